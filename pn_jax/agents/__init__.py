@@ -1,0 +1,1 @@
+"""Learners: one file each, pure ``init`` and ``update`` functions."""

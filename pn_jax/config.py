@@ -1,0 +1,204 @@
+"""Run configuration: a frozen dataclass validated on construction.
+
+Fields split in two. *Static* fields fix shapes and program structure (env, sizes, step counts,
+the exploration kind); changing one recompiles. *Dynamic* hyper-parameters (:class:`HParams`)
+are traced arrays, so ``jax.vmap(train, in_axes=(0, 0))`` sweeps a grid of them in one program.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from pn_jax import envs
+from pn_jax.noise import EXPLORATIONS
+
+
+class HParams(NamedTuple):
+    """Dynamic hyper-parameters, each a float32 array (scalar, or ``[G]`` for a grid)."""
+
+    actor_lr: jax.Array
+    critic_lr: jax.Array
+    tau: jax.Array
+    gamma: jax.Array
+    sigma_init: jax.Array
+    target_distance: jax.Array
+    adapt_alpha: jax.Array
+    resample_every: jax.Array
+    action_noise_std: jax.Array
+    ou_theta: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class DDPGConfig:
+    """DDPG with a pluggable exploration strategy; defaults learn Pendulum-v1 in 20k steps.
+
+    Step counts are environment steps per seed, summed over the ``num_envs`` parallel copies.
+    """
+
+    env: str = "Pendulum-v1"
+    """gymnax environment with continuous actions."""
+    exploration: str = "param"
+    """one of param, gaussian, ou, param+gaussian, none."""
+    total_steps: int = 20_000
+    """environment steps per seed (all parallel envs together)."""
+    num_envs: int = 1
+    """parallel environments; under parameter noise each acts with its own perturbed actor."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of actor and critic."""
+    layer_norm: bool = True
+    """LayerNorm after each hidden layer of the actor (never perturbed)."""
+    batch_size: int = 128
+    """replay batch size for each update and for σ adaptation."""
+    buffer_size: int = 100_000
+    """replay capacity in transitions."""
+    learning_starts: int = 1_000
+    """uniform random actions and no updates for this many steps."""
+    actor_lr: float = 1e-3
+    """actor Adam learning rate."""
+    critic_lr: float = 1e-3
+    """critic Adam learning rate."""
+    tau: float = 0.005
+    """Polyak coefficient of the target networks."""
+    gamma: float = 0.99
+    """discount."""
+    sigma_init: float = 0.2
+    """initial parameter-noise σ."""
+    target_distance: float = 0.2
+    """δ: desired action-space distance of the perturbed policy (normalised units)."""
+    adapt_alpha: float = 1.01
+    """σ ← σ/α above δ, σ·α below."""
+    adapt_every: int = 50
+    """adapt σ every this many learner updates (vector steps)."""
+    resample_every: int = 0
+    """0: new perturbation at each episode end; K > 0: every K steps of that env."""
+    action_noise_std: float = 0.2
+    """std of Gaussian / OU action noise (normalised units)."""
+    ou_theta: float = 0.15
+    """mean reversion of OU noise."""
+    eval_every: int = 2_000
+    """evaluate the unperturbed actor every this many steps."""
+    eval_episodes: int = 10
+    """deterministic evaluation episodes per seed at each evaluation."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden_sizes, list):
+            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        validate(self)
+
+    def hparams(self) -> HParams:
+        """The dynamic hyper-parameters as float32 scalars."""
+        return HParams(*(jnp.asarray(float(getattr(self, f)), jnp.float32) for f in HParams._fields))
+
+    @property
+    def steps_per_block(self) -> int:
+        """Environment steps between σ adaptations: ``adapt_every`` vector steps."""
+        return self.adapt_every * self.num_envs
+
+    def replace(self, **changes) -> DDPGConfig:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _require(ok: bool, field: str, message: str) -> None:
+    if not ok:
+        raise ValueError(f"{field}: {message}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(config: DDPGConfig) -> None:
+    """Raises ``ValueError`` naming the first invalid field and what it accepts."""
+    _require(
+        isinstance(config.env, str) and config.env in envs.KNOWN_ENVS,
+        "env",
+        f"unknown environment {config.env!r}; choose one of {', '.join(envs.CONTINUOUS_ENVS)}",
+    )
+    _require(
+        envs.is_continuous(config.env),
+        "env",
+        f"{config.env!r} has discrete actions; DDPG needs one of {', '.join(envs.CONTINUOUS_ENVS)}",
+    )
+    _require(
+        config.exploration in EXPLORATIONS,
+        "exploration",
+        f"unknown strategy {config.exploration!r}; choose one of {', '.join(EXPLORATIONS)}",
+    )
+    for name in (
+        "total_steps",
+        "num_envs",
+        "batch_size",
+        "buffer_size",
+        "adapt_every",
+        "eval_every",
+        "eval_episodes",
+    ):
+        value = getattr(config, name)
+        _require(_is_int(value) and value > 0, name, f"must be a positive integer, got {value!r}")
+    for name in ("learning_starts", "resample_every"):
+        value = getattr(config, name)
+        _require(_is_int(value) and value >= 0, name, f"must be a non-negative integer, got {value!r}")
+    _require(
+        isinstance(config.hidden_sizes, tuple)
+        and len(config.hidden_sizes) > 0
+        and all(_is_int(h) and h > 0 for h in config.hidden_sizes),
+        "hidden_sizes",
+        f"must be a non-empty tuple of positive integers, got {config.hidden_sizes!r}",
+    )
+    _require(isinstance(config.layer_norm, bool), "layer_norm", f"must be a bool, got {config.layer_norm!r}")
+    for name in ("actor_lr", "critic_lr", "sigma_init", "target_distance"):
+        value = getattr(config, name)
+        _require(_is_real(value) and value > 0, name, f"must be > 0, got {value!r}")
+    _require(_is_real(config.tau) and 0 < config.tau <= 1, "tau", f"must be in (0, 1], got {config.tau!r}")
+    _require(_is_real(config.gamma) and 0 <= config.gamma <= 1, "gamma", f"must be in [0, 1], got {config.gamma!r}")
+    _require(
+        _is_real(config.adapt_alpha) and config.adapt_alpha > 1,
+        "adapt_alpha",
+        f"must be > 1, got {config.adapt_alpha!r}",
+    )
+    _require(
+        _is_real(config.action_noise_std) and config.action_noise_std >= 0,
+        "action_noise_std",
+        f"must be >= 0, got {config.action_noise_std!r}",
+    )
+    _require(_is_real(config.ou_theta) and config.ou_theta > 0, "ou_theta", f"must be > 0, got {config.ou_theta!r}")
+    _require(
+        config.batch_size <= config.buffer_size,
+        "batch_size",
+        f"({config.batch_size}) must not exceed buffer_size ({config.buffer_size})",
+    )
+    _require(
+        config.learning_starts >= config.batch_size,
+        "learning_starts",
+        f"({config.learning_starts}) must be at least batch_size ({config.batch_size}) so the first update "
+        "samples a full batch",
+    )
+    _require(
+        config.total_steps % config.eval_every == 0,
+        "eval_every",
+        f"({config.eval_every}) must divide total_steps ({config.total_steps})",
+    )
+    _require(
+        config.eval_every % config.steps_per_block == 0,
+        "eval_every",
+        f"({config.eval_every}) must be a multiple of adapt_every × num_envs ({config.steps_per_block})",
+    )
+    _require(
+        config.learning_starts % config.num_envs == 0,
+        "learning_starts",
+        f"({config.learning_starts}) must be a multiple of num_envs ({config.num_envs})",
+    )
+    _require(
+        config.learning_starts < config.total_steps,
+        "learning_starts",
+        f"({config.learning_starts}) must be below total_steps ({config.total_steps})",
+    )
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value

@@ -1,0 +1,68 @@
+"""flax.linen networks. Params are plain pytrees, so :mod:`pn_jax.noise` can perturb them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def _final_init(scale: float = 3e-3) -> nn.initializers.Initializer:
+    """``U(-scale, scale)`` init for output layers (Lillicrap et al., 2016)."""
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: jnp.dtype = jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -scale, scale)
+
+    return init
+
+
+class MLP(nn.Module):
+    """Dense → [LayerNorm] → ReLU per hidden layer.
+
+    LayerNorm sits after each hidden Dense and before the nonlinearity, so a parameter
+    perturbation of a given σ changes every layer's pre-activations on the same scale.
+    """
+
+    hidden_sizes: Sequence[int]
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for size in self.hidden_sizes:
+            x = nn.Dense(size)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.relu(x)
+        return x
+
+
+class Actor(nn.Module):
+    """Deterministic policy ``π(s)``: ``obs [..., O] -> action [..., A]`` in ``[-1, 1]`` (tanh).
+
+    The environment wrapper maps ``[-1, 1]`` onto each environment's own bounds, so action
+    distances are measured in the same units for every task.
+    """
+
+    action_dim: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    layer_norm: bool = True
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        x = MLP(self.hidden_sizes, self.layer_norm)(obs)
+        x = nn.Dense(self.action_dim, kernel_init=_final_init(), bias_init=_final_init())(x)
+        return jnp.tanh(x)
+
+
+class Critic(nn.Module):
+    """State-action value ``Q(s, a)``: ``obs [..., O], action [..., A] -> [...]``."""
+
+    hidden_sizes: Sequence[int] = (64, 64)
+    layer_norm: bool = False
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
+        x = MLP(self.hidden_sizes, self.layer_norm)(jnp.concatenate([obs, action], axis=-1))
+        return nn.Dense(1, kernel_init=_final_init(), bias_init=_final_init())(x)[..., 0]

@@ -1,0 +1,39 @@
+"""A progress bar fed by ``jax.debug.callback`` at evaluation points only.
+
+Under ``vmap`` the callback fires once per seed for each evaluation, in any order; the bar
+advances when every seed has reported a step and shows the mean eval return so far.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from tqdm.auto import tqdm
+
+
+class EvalProgress:
+    """Callable ``(env_step, eval_return)`` for :func:`pn_jax.make_train`'s ``progress_fn``."""
+
+    def __init__(self, total_steps: int, num_seeds: int, desc: str = "train", disable: bool = False):
+        self.num_seeds = num_seeds
+        self._reports: dict[int, list[float]] = {}
+        self._lock = threading.Lock()
+        self._bar = tqdm(total=total_steps, desc=desc, unit="step", disable=disable, dynamic_ncols=True)
+
+    def start(self) -> None:
+        """Restarts the bar's clock (call after compiling, so the rate shows training only)."""
+        self._bar.reset(total=self._bar.total)
+
+    def __call__(self, env_step, eval_return) -> None:
+        step, value = int(np.asarray(env_step)), float(np.asarray(eval_return))
+        with self._lock:
+            reports = self._reports.setdefault(step, [])
+            reports.append(value)
+            if len(reports) == self.num_seeds:
+                self._bar.update(step - self._bar.n)
+                self._bar.set_postfix(eval_return=f"{np.mean(reports):.1f}")
+                del self._reports[step]
+
+    def close(self) -> None:
+        self._bar.close()

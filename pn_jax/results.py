@@ -1,0 +1,169 @@
+"""Results on disk and the statistics behind them: metrics.json / metrics.csv / returns.png.
+
+The only module (with :mod:`pn_jax.progress`) that writes files or prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pn_jax.train import Metrics
+
+
+def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Interquartile mean: the mean of the middle 50% along ``axis`` (NaNs ignored)."""
+    values = np.sort(np.asarray(values, dtype=np.float64), axis=axis)
+    n = values.shape[axis]
+    lo, hi = int(math.floor(0.25 * n)), int(math.ceil(0.75 * n))
+    if hi <= lo:
+        lo, hi = 0, n
+    return np.nanmean(np.take(values, np.arange(lo, hi), axis=axis), axis=axis)
+
+
+def bootstrap_ci(
+    values: np.ndarray,
+    statistic=iqm,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap CI of ``statistic`` over seeds (axis 0 of ``values [S, ...]``).
+
+    Args:
+      values: ``[S, ...]`` per-seed values.
+      statistic: ``f(x [S, ...], axis=0) -> [...]``.
+      num_resamples: bootstrap resamples.
+      confidence: two-sided level.
+      seed: NumPy generator seed (host-side statistics only; training uses JAX keys).
+
+    Returns:
+      ``(low, high)`` arrays of shape ``[...]``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, values.shape[0], size=(num_resamples, values.shape[0]))
+    stats = np.stack([statistic(values[i], axis=0) for i in idx])
+    alpha = (1.0 - confidence) / 2
+    return np.nanquantile(stats, alpha, axis=0), np.nanquantile(stats, 1 - alpha, axis=0)
+
+
+def _to_list(x: np.ndarray) -> Any:
+    """JSON-safe nested lists: NaN and inf become null."""
+    arr = np.asarray(x, dtype=np.float64)
+    return [None if not math.isfinite(v) else v for v in arr.tolist()] if arr.ndim == 1 else [_to_list(r) for r in arr]
+
+
+def metrics_dict(
+    config: Any,
+    metrics: Metrics,
+    seeds: Sequence[int],
+    *,
+    jax_version: str,
+    device: str,
+    compile_seconds: float,
+    run_seconds: float,
+) -> dict:
+    """The public ``metrics.json`` record for a run of ``len(seeds)`` vmapped seeds.
+
+    ``metrics`` fields carry a leading seed axis ``[S, ...]``.
+    """
+    m = {k: np.asarray(v) for k, v in metrics._asdict().items()}
+    total_steps = len(seeds) * int(config.total_steps)
+    return {
+        "config": dataclasses.asdict(config),
+        "jax_version": jax_version,
+        "device": device,
+        "seeds": [int(s) for s in seeds],
+        "compile_seconds": float(compile_seconds),
+        "run_seconds": float(run_seconds),
+        "env_steps_per_second": total_steps / run_seconds if run_seconds > 0 else None,
+        "eval": {"step": m["eval_step"][0].astype(int).tolist(), "return": _to_list(m["eval_return"])},
+        "sigma": {"step": m["log_step"][0].astype(int).tolist(), "value": _to_list(m["sigma"])},
+        "action_distance": {"step": m["log_step"][0].astype(int).tolist(), "value": _to_list(m["action_distance"])},
+        "train_episode_return": {
+            "step": m["log_step"][0].astype(int).tolist(),
+            "value": _to_list(m["train_episode_return"]),
+        },
+        "nonfinite_step": [int(s) for s in m["nonfinite_step"]],
+    }
+
+
+def check_finite(metrics: Metrics, seeds: Sequence[int]) -> None:
+    """Raises ``FloatingPointError`` naming the seed and env step where a loss went non-finite."""
+    for seed, step in zip(seeds, np.asarray(metrics.nonfinite_step).reshape(-1)):
+        if step >= 0:
+            raise FloatingPointError(f"seed {seed}: the learner's loss became non-finite at env step {int(step)}")
+
+
+def _series(record: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
+    key = "return" if name == "eval" else "value"
+    values = np.array([[np.nan if v is None else v for v in row] for row in record[name][key]], dtype=np.float64)
+    return np.asarray(record[name]["step"]), values
+
+
+def write_csv(record: dict, path: str) -> None:
+    """Long format: ``metric, seed, step, value`` (one row per seed and logged point)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["metric", "seed", "step", "value"])
+        for name in ("eval", "sigma", "action_distance", "train_episode_return"):
+            steps, values = _series(record, name)
+            metric = "eval_return" if name == "eval" else name
+            for seed, row in zip(record["seeds"], values):
+                for step, value in zip(steps, row):
+                    writer.writerow([metric, seed, int(step), "" if np.isnan(value) else f"{value:.6g}"])
+
+
+def plot_returns(record: dict, path: str, title: str | None = None) -> None:
+    """Eval return vs env steps: IQM over seeds with a 95% bootstrap band, and each seed faintly."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, values = _series(record, "eval")
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for row in values:
+        ax.plot(steps, row, color="tab:blue", alpha=0.15, linewidth=0.8)
+    center = iqm(values)
+    low, high = bootstrap_ci(values)
+    ax.plot(steps, center, color="tab:blue", label=f"IQM over {values.shape[0]} seeds")
+    ax.fill_between(steps, low, high, color="tab:blue", alpha=0.25, label="95% bootstrap CI")
+    config = record["config"]
+    ax.set_title(title or f"{config['env']} — DDPG, exploration={config['exploration']}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(f"eval return (mean of {config['eval_episodes']} episodes)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def save_run(record: dict, out_dir: str) -> dict[str, str]:
+    """Writes ``metrics.json``, ``metrics.csv`` and ``returns.png`` into ``out_dir``."""
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {name: os.path.join(out_dir, name) for name in ("metrics.json", "metrics.csv", "returns.png")}
+    with open(paths["metrics.json"], "w") as f:
+        json.dump(record, f, indent=1, allow_nan=False)
+    write_csv(record, paths["metrics.csv"])
+    plot_returns(record, paths["returns.png"])
+    return paths
+
+
+def summarize(record: dict) -> str:
+    """One line: final eval return median / IQM / min / max over seeds."""
+    _, values = _series(record, "eval")
+    final = values[:, -1]
+    return (
+        f"final eval return over {len(final)} seeds: median {np.nanmedian(final):.1f}, "
+        f"IQM {iqm(final):.1f}, min {np.nanmin(final):.1f}, max {np.nanmax(final):.1f}"
+    )

@@ -1,0 +1,221 @@
+"""``make_train(config) -> train(key, hparams=None)``: a whole DDPG run as one pure function.
+
+The run is three nested ``lax.scan``s with fixed lengths, so periodic work costs nothing in the
+steps between and nothing turns into a both-branches ``select`` under ``vmap``::
+
+    for chunk in range(total_steps // eval_every):           # evaluate after each chunk
+        for block in range(eval_every // (adapt_every * N)):   # adapt σ after each block
+            for step in range(adapt_every):                    # act, store, update
+                ...
+
+Step indices come from the scans' ``xs``, never from the (vmapped) carry, so the warm-up gate
+``step >= learning_starts`` stays a real ``lax.cond`` even under ``jax.vmap(train)``.
+
+Usage::
+
+    train = pn_jax.make_train(pn_jax.DDPGConfig(env="Pendulum-v1"))
+    state, metrics = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), 8))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+
+from pn_jax import envs
+from pn_jax.agents.ddpg import DDPGInfo, DDPGState, make_ddpg
+from pn_jax.config import DDPGConfig, HParams
+from pn_jax.networks import Actor, Critic
+from pn_jax.noise import make_exploration
+from pn_jax.replay import Transition, make_replay
+
+ProgressFn = Callable[[jax.Array, jax.Array], None]
+
+
+class TrainState(NamedTuple):
+    """Everything a run carries between steps (per seed)."""
+
+    agent: DDPGState
+    exploration: Any  # the strategy's own NamedTuple state
+    replay: Any  # flashbax buffer state
+    env_state: Any  # gymnax states, leading axis [N]
+    obs: jax.Array  # [N, O] observation to act on
+    episode_return: jax.Array  # [N] return of the running episode
+    last_return: jax.Array  # [N] return of the last finished episode (NaN before the first)
+    nonfinite_step: jax.Array  # [] int32: first env step with a non-finite loss, -1 if none
+    key: chex.PRNGKey
+
+
+class Metrics(NamedTuple):
+    """Per-seed metrics. ``E`` evaluations and ``L`` log points (one per adaptation block)."""
+
+    eval_step: jax.Array  # [E] env steps at each evaluation
+    eval_return: jax.Array  # [E] mean deterministic return over eval_episodes
+    log_step: jax.Array  # [L] env steps at each block end
+    sigma: jax.Array  # [L] σ (parameter noise) or action-noise std in force during the block
+    action_distance: jax.Array  # [L] measured action-space distance of the exploration
+    train_episode_return: jax.Array  # [L] mean over envs of the last finished episode return
+    critic_loss: jax.Array  # [L] mean critic loss over the block (0 during warm-up)
+    actor_loss: jax.Array  # [L]
+    nonfinite_step: jax.Array  # [] first env step with a non-finite loss, -1 if none
+
+
+def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Callable[..., tuple[TrainState, Metrics]]:
+    """Builds ``train(key, hparams=None) -> (final_state, metrics)`` for one seed.
+
+    Args:
+      config: a validated :class:`DDPGConfig` (static fields fix the program).
+      progress_fn: optional host callback ``(env_step, eval_return)``, called through
+        ``jax.debug.callback`` at evaluation points only (once per seed under ``vmap``).
+
+    Returns:
+      A pure function. Compose it yourself: ``jax.jit(jax.vmap(train))(keys)`` for seeds,
+      ``jax.jit(jax.vmap(train))(keys, hparams_grid)`` for a grid of :class:`HParams`.
+    """
+    if not isinstance(config, DDPGConfig):
+        raise TypeError(f"make_train expects a DDPGConfig, got {type(config).__name__}")
+    env = envs.make(config.env)
+    actor = Actor(env.action_dim, config.hidden_sizes, config.layer_norm)
+    critic = Critic(config.hidden_sizes)
+    replay = make_replay(config.buffer_size, config.batch_size)
+    num_envs = config.num_envs
+    num_evals = config.total_steps // config.eval_every
+    blocks_per_eval = config.eval_every // config.steps_per_block
+    learning_starts = config.learning_starts // num_envs  # in vector steps
+
+    def evaluate(key: chex.PRNGKey, actor_params: Any) -> jax.Array:
+        """Mean return of ``eval_episodes`` full deterministic episodes of the unperturbed actor."""
+        reset_key, loop_key = jax.random.split(key)
+        obs, state = envs.reset(reset_key, env, config.eval_episodes)
+        alive = jnp.ones((config.eval_episodes,), bool)
+        total = jnp.zeros((config.eval_episodes,), jnp.float32)
+
+        def body(carry, step_key):
+            obs, state, total, alive = carry
+            s = envs.step(step_key, env, state, actor.apply(actor_params, obs))
+            total = total + jnp.where(alive, s.reward, 0.0)
+            alive = alive & ~(s.terminated | s.truncated)
+            return (s.obs, s.state, total, alive), None
+
+        (_, _, total, _), _ = jax.lax.scan(body, (obs, state, total, alive), jax.random.split(loop_key, env.max_steps))
+        return jnp.mean(total)
+
+    def train(key: chex.PRNGKey, hparams: HParams | None = None) -> tuple[TrainState, Metrics]:
+        hp = config.hparams() if hparams is None else hparams
+        chex.assert_shape(jax.tree.leaves(hp), ())
+        agent = make_ddpg(actor, critic, hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
+        exploration = make_exploration(
+            config.exploration,
+            agent.actor_apply,
+            env.action_dim,
+            sigma_init=hp.sigma_init,
+            target_distance=hp.target_distance,
+            adapt_alpha=hp.adapt_alpha,
+            resample_every=hp.resample_every,
+            action_noise_std=hp.action_noise_std,
+            ou_theta=hp.ou_theta,
+        )
+
+        agent_key, env_key, explore_key, loop_key = jax.random.split(key, 4)
+        obs, env_state = envs.reset(env_key, env, num_envs)
+        agent_state = agent.init(agent_key, obs[0], jnp.zeros((env.action_dim,)))
+        example = Transition(obs[0], jnp.zeros((env.action_dim,)), 0.0, obs[0], 0.0)
+        state = TrainState(
+            agent=agent_state,
+            exploration=exploration.init(explore_key, agent_state.actor_params, num_envs),
+            replay=replay.init(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), example)),
+            env_state=env_state,
+            obs=obs,
+            episode_return=jnp.zeros((num_envs,), jnp.float32),
+            last_return=jnp.full((num_envs,), jnp.nan, jnp.float32),
+            nonfinite_step=jnp.array(-1, jnp.int32),
+            key=loop_key,
+        )
+        no_info = DDPGInfo(*(jnp.zeros((), jnp.float32) for _ in DDPGInfo._fields))
+
+        def env_step(ts: TrainState, t: jax.Array) -> tuple[TrainState, DDPGInfo]:
+            key, act_key, step_key, reset_key, sample_key = jax.random.split(ts.key, 5)
+            learning = t >= learning_starts
+            actor_params = ts.agent.actor_params
+            action = jax.lax.cond(
+                learning,
+                lambda: exploration.act(act_key, ts.exploration, actor_params, ts.obs),
+                lambda: jax.random.uniform(act_key, (num_envs, env.action_dim), minval=-1.0, maxval=1.0),
+            )
+            s = envs.step(step_key, env, ts.env_state, action)
+            replay_state = replay.add(
+                ts.replay, Transition(ts.obs, action, s.reward, s.next_obs, s.terminated.astype(jnp.float32))
+            )
+            done = s.terminated | s.truncated
+            explore_state = exploration.reset(reset_key, ts.exploration, actor_params, done)
+            episode_return = ts.episode_return + s.reward
+            agent_state, info = jax.lax.cond(
+                learning,
+                lambda: agent.update(ts.agent, replay.sample(replay_state, sample_key)),
+                lambda: (ts.agent, no_info),
+            )
+            finite = jnp.isfinite(info.critic_loss) & jnp.isfinite(info.actor_loss)
+            new_state = TrainState(
+                agent=agent_state,
+                exploration=explore_state,
+                replay=replay_state,
+                env_state=s.state,
+                obs=s.obs,
+                episode_return=jnp.where(done, 0.0, episode_return),
+                last_return=jnp.where(done, episode_return, ts.last_return),
+                nonfinite_step=jnp.where(
+                    (ts.nonfinite_step < 0) & ~finite, (t + 1) * num_envs, ts.nonfinite_step
+                ).astype(jnp.int32),
+                key=key,
+            )
+            return new_state, info
+
+        def block(ts: TrainState, b: jax.Array):
+            first = b * config.adapt_every
+            ts, infos = jax.lax.scan(env_step, ts, first + jnp.arange(config.adapt_every))
+            key, refresh_key, adapt_key, sample_key = jax.random.split(ts.key, 4)
+            actor_params = ts.agent.actor_params
+            explore_state = exploration.refresh(refresh_key, ts.exploration, actor_params)
+            batch = replay.sample(ts.replay, sample_key)
+            adapted, stats = exploration.adapt(adapt_key, explore_state, actor_params, batch.obs)
+            learned = first >= learning_starts  # every step of this block updated the learner
+            explore_state = jax.tree.map(lambda new, old: jnp.where(learned, new, old), adapted, explore_state)
+            log = (
+                (first + config.adapt_every) * num_envs,
+                stats.sigma,
+                stats.distance,
+                jnp.nanmean(ts.last_return),
+                jnp.mean(infos.critic_loss),
+                jnp.mean(infos.actor_loss),
+            )
+            return ts._replace(exploration=explore_state, key=key), log
+
+        def chunk(ts: TrainState, c: jax.Array):
+            ts, logs = jax.lax.scan(block, ts, c * blocks_per_eval + jnp.arange(blocks_per_eval))
+            key, eval_key = jax.random.split(ts.key)
+            eval_return = evaluate(eval_key, ts.agent.actor_params)
+            eval_step = (c + 1) * config.eval_every
+            if progress_fn is not None:
+                jax.debug.callback(progress_fn, eval_step, eval_return)
+            return ts._replace(key=key), (eval_step, eval_return, logs)
+
+        state, (eval_step, eval_return, logs) = jax.lax.scan(chunk, state, jnp.arange(num_evals))
+        log_step, sigma, distance, train_return, critic_loss, actor_loss = (x.reshape(-1) for x in logs)
+        metrics = Metrics(
+            eval_step=eval_step,
+            eval_return=eval_return,
+            log_step=log_step,
+            sigma=sigma,
+            action_distance=distance,
+            train_episode_return=train_return,
+            critic_loss=critic_loss,
+            actor_loss=actor_loss,
+            nonfinite_step=state.nonfinite_step,
+        )
+        return state, metrics
+
+    return train

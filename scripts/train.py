@@ -1,0 +1,91 @@
+"""Train DDPG with parameter-space (or action-space) noise for many seeds in one jitted call.
+
+Example: python scripts/train.py --env Pendulum-v1 --exploration param --num-seeds 8 --total-steps 20000
+--out runs/pendulum. Writes metrics.json, metrics.csv and returns.png into --out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+import tyro  # noqa: E402
+from _cli import device_name, fail, guarded  # noqa: E402
+
+from pn_jax import DDPGConfig, make_train  # noqa: E402
+from pn_jax.progress import EvalProgress  # noqa: E402
+from pn_jax.results import check_finite, metrics_dict, save_run, summarize  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """Run-level flags (the rest are :class:`pn_jax.DDPGConfig` fields)."""
+
+    num_seeds: int = 8
+    """seeds trained together in one jit(vmap(train)); seed k uses jax.random.key(seed + k)."""
+    seed: int = 0
+    """first seed."""
+    out: str = "runs/pendulum"
+    """output folder for metrics.json, metrics.csv and returns.png."""
+    progress: bool = True
+    """show a progress bar (updated at evaluation points only)."""
+
+
+def main(config: DDPGConfig, run: Run) -> dict:
+    if run.num_seeds <= 0:
+        fail(f"num_seeds: must be a positive integer, got {run.num_seeds}")
+    seeds = list(range(run.seed, run.seed + run.num_seeds))
+    keys = jax.vmap(jax.random.key)(jax.numpy.asarray(seeds, dtype=jax.numpy.uint32))
+    progress = EvalProgress(config.total_steps, run.num_seeds, desc=config.env, disable=not run.progress)
+    train = jax.jit(jax.vmap(make_train(config, progress_fn=progress)))
+
+    start = time.perf_counter()
+    compiled = train.lower(keys).compile()
+    compile_seconds = time.perf_counter() - start
+    progress.start()
+    start = time.perf_counter()
+    _, metrics = compiled(keys)
+    metrics = jax.block_until_ready(metrics)
+    run_seconds = time.perf_counter() - start
+    progress.close()
+
+    record = metrics_dict(
+        config,
+        metrics,
+        seeds,
+        jax_version=jax.__version__,
+        device=device_name(),
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
+    )
+    paths = save_run(record, run.out)
+    print(summarize(record))
+    print(
+        f"compile {compile_seconds:.1f} s, run {run_seconds:.1f} s, "
+        f"{record['env_steps_per_second']:.0f} env-steps/s ({record['device']}); wrote {paths['metrics.json']}"
+    )
+    try:
+        check_finite(metrics, seeds)
+    except FloatingPointError as err:
+        fail(str(err), code=1)
+    return record
+
+
+def _parse(config: DDPGConfig = DDPGConfig(), run: Run = Run()) -> tuple[DDPGConfig, Run]:
+    return config, run
+
+
+def cli() -> None:
+    config, run = guarded(
+        lambda: tyro.cli(_parse, config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff), description=__doc__)
+    )
+    main(config, run)
+
+
+if __name__ == "__main__":
+    cli()

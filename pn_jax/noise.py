@@ -85,7 +85,7 @@ def perturb(key: chex.PRNGKey, params: Params, sigma: jax.Array | float, mask: P
     keys = jax.random.split(key, len(leaves))
     out = [
         leaf + sigma * jax.random.normal(k, leaf.shape, leaf.dtype) if m else leaf
-        for leaf, m, k in zip(leaves, mask_leaves, keys)
+        for leaf, m, k in zip(leaves, mask_leaves, keys, strict=True)
     ]
     return jax.tree.unflatten(treedef, out)
 

@@ -98,7 +98,7 @@ def metrics_dict(
 
 def check_finite(metrics: Metrics, seeds: Sequence[int]) -> None:
     """Raises ``FloatingPointError`` naming the seed and env step where a loss went non-finite."""
-    for seed, step in zip(seeds, np.asarray(metrics.nonfinite_step).reshape(-1)):
+    for seed, step in zip(seeds, np.asarray(metrics.nonfinite_step).reshape(-1), strict=True):
         if step >= 0:
             raise FloatingPointError(f"seed {seed}: the learner's loss became non-finite at env step {int(step)}")
 
@@ -117,8 +117,8 @@ def write_csv(record: dict, path: str) -> None:
         for name in ("eval", "sigma", "action_distance", "train_episode_return"):
             steps, values = _series(record, name)
             metric = "eval_return" if name == "eval" else name
-            for seed, row in zip(record["seeds"], values):
-                for step, value in zip(steps, row):
+            for seed, row in zip(record["seeds"], values, strict=True):
+                for step, value in zip(steps, row, strict=True):
                     writer.writerow([metric, seed, int(step), "" if np.isnan(value) else f"{value:.6g}"])
 
 

@@ -76,7 +76,10 @@ def main(config: DDPGConfig, run: Run) -> dict:
     return record
 
 
-def _parse(config: DDPGConfig = DDPGConfig(), run: Run = Run()) -> tuple[DDPGConfig, Run]:
+DEFAULT_CONFIG, DEFAULT_RUN = DDPGConfig(), Run()
+
+
+def _parse(config: DDPGConfig = DEFAULT_CONFIG, run: Run = DEFAULT_RUN) -> tuple[DDPGConfig, Run]:
     return config, run
 
 

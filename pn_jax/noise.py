@@ -69,8 +69,12 @@ def perturbable_mask(params: Params) -> Params:
 def perturb(key: chex.PRNGKey, params: Params, sigma: jax.Array | float, mask: Params | None = None) -> Params:
     """Returns ``θ + σ·ε``, ``ε ~ N(0, I)``, on the masked leaves; other leaves are returned as is.
 
+    All perturbed leaves share one flat draw of ``N(0, I)`` (every element independent), cut
+    into the leaves' shapes: one random-number kernel instead of one per leaf, which XLA
+    compiles and runs markedly faster on a CPU.
+
     Args:
-      key: PRNG key; one independent sub-key is drawn per leaf.
+      key: PRNG key.
       params: the parameters θ to perturb.
       sigma: scalar noise scale σ (traced or Python float).
       mask: pytree of bools (default :func:`perturbable_mask` of ``params``).
@@ -81,12 +85,18 @@ def perturb(key: chex.PRNGKey, params: Params, sigma: jax.Array | float, mask: P
     if mask is None:
         mask = perturbable_mask(params)
     leaves, treedef = jax.tree.flatten(params)
-    mask_leaves = treedef.flatten_up_to(mask)
-    keys = jax.random.split(key, len(leaves))
-    out = [
-        leaf + sigma * jax.random.normal(k, leaf.shape, leaf.dtype) if m else leaf
-        for leaf, m, k in zip(leaves, mask_leaves, keys, strict=True)
-    ]
+    flags = treedef.flatten_up_to(mask)
+    total = sum(leaf.size for leaf, flag in zip(leaves, flags, strict=True) if flag)
+    if total == 0:
+        return params
+    eps = jax.random.normal(key, (total,), jnp.result_type(*[leaf.dtype for leaf in leaves]))
+    out, offset = [], 0
+    for leaf, flag in zip(leaves, flags, strict=True):
+        if flag:
+            out.append(leaf + sigma * eps[offset : offset + leaf.size].reshape(leaf.shape).astype(leaf.dtype))
+            offset += leaf.size
+        else:
+            out.append(leaf)
     return jax.tree.unflatten(treedef, out)
 
 
@@ -238,16 +248,24 @@ def param_noise(
 
     def act(key, state, params, obs):
         del key, params
+        if obs.shape[0] == 1:  # a plain matmul is faster than a batch of one
+            return apply_fn(jax.tree.map(lambda p: p[0], state.perturbed_params), obs)
         return jax.vmap(lambda p, o: apply_fn(p, o[None])[0])(state.perturbed_params, obs)
 
     def reset(key, state, params, done):
         del key
         steps = state.steps + 1
         due = jnp.where(resample_every > 0, steps >= resample_every, done)
-        fresh = _apply_noise(params, state.sigma, state.noise_bank)
-        select = lambda new, old: jnp.where(due.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
+
+        def resample(perturbed_params):
+            fresh = _apply_noise(params, state.sigma, state.noise_bank)
+            select = lambda new, old: jnp.where(due.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
+            return jax.tree.map(select, fresh, perturbed_params)
+
+        # Most steps end no episode: skip the work (a real branch unless ``due`` is vmapped).
+        perturbed_params = jax.lax.cond(jnp.any(due), resample, lambda p: p, state.perturbed_params)
         return state._replace(
-            perturbed_params=jax.tree.map(select, fresh, state.perturbed_params),
+            perturbed_params=perturbed_params,
             bank_fresh=state.bank_fresh & ~due,
             steps=jnp.where(due, 0, steps),
         )

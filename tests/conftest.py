@@ -1,0 +1,30 @@
+"""Shared fixtures. XLA compiles dominate test time on small CPUs, so compiled runs are
+module-scoped and configurations kept tiny."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+# A tiny DDPG run: 2 evaluations, 3 adaptation blocks each; it ends mid-episode (Pendulum: 200 steps).
+TINY = dict(
+    env="Pendulum-v1",
+    total_steps=300,
+    eval_every=150,
+    adapt_every=50,
+    learning_starts=128,
+    batch_size=32,
+    buffer_size=1000,
+    hidden_sizes=(16, 16),
+    eval_episodes=2,
+)
+
+
+@pytest.fixture(scope="session")
+def root() -> str:
+    return ROOT

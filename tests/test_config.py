@@ -1,0 +1,91 @@
+"""Configuration validation: every bad field gets a ValueError naming it, before compiling."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pn_jax import DDPGConfig, HParams
+
+BAD = [
+    ({"env": "Nope-v0"}, "env: unknown environment 'Nope-v0'; choose one of Pendulum-v1"),
+    ({"env": "CartPole-v1"}, "env: 'CartPole-v1' has discrete actions"),
+    ({"exploration": "epsilon"}, "exploration: unknown strategy 'epsilon'; choose one of param, gaussian"),
+    ({"total_steps": 0}, "total_steps: must be a positive integer"),
+    ({"num_envs": -1}, "num_envs: must be a positive integer"),
+    ({"batch_size": 0}, "batch_size: must be a positive integer"),
+    ({"buffer_size": 2.5}, "buffer_size: must be a positive integer"),
+    ({"adapt_every": 0}, "adapt_every: must be a positive integer"),
+    ({"eval_every": -5}, "eval_every: must be a positive integer"),
+    ({"eval_episodes": 0}, "eval_episodes: must be a positive integer"),
+    ({"learning_starts": -1}, "learning_starts: must be a non-negative integer"),
+    ({"resample_every": -3}, "resample_every: must be a non-negative integer"),
+    ({"hidden_sizes": ()}, "hidden_sizes: must be a non-empty tuple of positive integers"),
+    ({"hidden_sizes": (64, 0)}, "hidden_sizes: must be a non-empty tuple of positive integers"),
+    ({"layer_norm": "yes"}, "layer_norm: must be a bool"),
+    ({"actor_lr": 0.0}, "actor_lr: must be > 0"),
+    ({"critic_lr": -1e-3}, "critic_lr: must be > 0"),
+    ({"sigma_init": 0.0}, "sigma_init: must be > 0"),
+    ({"sigma_init": -0.1}, "sigma_init: must be > 0"),
+    ({"target_distance": 0.0}, "target_distance: must be > 0"),
+    ({"tau": 0.0}, r"tau: must be in \(0, 1\]"),
+    ({"tau": 1.5}, r"tau: must be in \(0, 1\]"),
+    ({"gamma": 1.01}, r"gamma: must be in \[0, 1\]"),
+    ({"adapt_alpha": 1.0}, "adapt_alpha: must be > 1"),
+    ({"action_noise_std": -0.2}, "action_noise_std: must be >= 0"),
+    ({"ou_theta": 0.0}, "ou_theta: must be > 0"),
+    ({"batch_size": 256, "buffer_size": 128}, r"batch_size: \(256\) must not exceed buffer_size \(128\)"),
+    ({"learning_starts": 64}, r"learning_starts: \(64\) must be at least batch_size \(128\)"),
+    ({"eval_every": 3000}, r"eval_every: \(3000\) must divide total_steps \(20000\)"),
+    ({"eval_every": 1000, "adapt_every": 300}, "eval_every: .* must be a multiple of adapt_every × num_envs"),
+    ({"num_envs": 3, "eval_every": 1500, "total_steps": 15000}, "learning_starts: .* multiple of num_envs"),
+    ({"learning_starts": 20000}, "learning_starts: .* must be below total_steps"),
+    ({"sigma_init": float("nan")}, "sigma_init: must be > 0"),
+]
+
+
+@pytest.mark.parametrize("changes,message", BAD, ids=[",".join(c) for c, _ in BAD])
+def test_bad_field_raises_value_error_naming_it(changes, message):
+    with pytest.raises(ValueError, match=message):
+        DDPGConfig(**changes)
+
+
+def test_defaults_are_valid_and_hparams_are_float_scalars():
+    config = DDPGConfig()
+    hp = config.hparams()
+    assert isinstance(hp, HParams)
+    assert all(leaf.shape == () and leaf.dtype == jnp.float32 for leaf in hp)
+    assert float(hp.sigma_init) == pytest.approx(config.sigma_init)
+
+
+def test_config_is_frozen_and_replace_validates():
+    config = DDPGConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.tau = 0.1  # type: ignore[misc]
+    assert config.replace(tau=0.01).tau == 0.01
+    with pytest.raises(ValueError, match="tau"):
+        config.replace(tau=-1.0)
+
+
+FIELDS = {
+    "total_steps": st.integers(-10, 0),
+    "batch_size": st.integers(-10, 0),
+    "sigma_init": st.floats(-10, 0),
+    "target_distance": st.floats(-10, 0),
+    "adapt_alpha": st.floats(-10, 1),
+    "tau": st.one_of(st.floats(-5, 0), st.floats(1.0001, 5)),
+    "exploration": st.text(min_size=1, max_size=8).filter(lambda s: s not in {"param", "gaussian", "ou", "none"}),
+    "hidden_sizes": st.lists(st.integers(-5, 0), min_size=1, max_size=3).map(tuple),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(field=st.sampled_from(sorted(FIELDS)), data=st.data())
+def test_random_invalid_values_name_their_field(field, data):
+    value = data.draw(FIELDS[field])
+    with pytest.raises(ValueError, match=f"^{field}: "):
+        DDPGConfig(**{field: value})

@@ -1,0 +1,266 @@
+"""Parameter-space noise primitives and exploration strategies."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pn_jax import noise
+from pn_jax.networks import Actor, Critic
+
+
+@pytest.fixture(scope="module")
+def actor():
+    module = Actor(action_dim=2, hidden_sizes=(64, 64), layer_norm=True)
+    params = module.init(jax.random.key(0), jnp.zeros((3,)))
+    return module, params
+
+
+def _flat(tree, mask, want):
+    leaves = jax.tree.leaves(tree)
+    flags = jax.tree.leaves(mask)
+    return [leaf for leaf, flag in zip(leaves, flags, strict=True) if flag == want]
+
+
+def test_mask_marks_dense_but_not_layernorm(actor):
+    _, params = actor
+    mask = noise.perturbable_mask(params)["params"]
+    for layer in ("Dense_0", "Dense_1"):
+        assert mask["MLP_0"][layer] == {"kernel": True, "bias": True}
+    for layer in ("LayerNorm_0", "LayerNorm_1"):
+        assert mask["MLP_0"][layer] == {"scale": False, "bias": False}
+    assert mask["Dense_0"] == {"kernel": True, "bias": True}
+
+
+def test_mask_on_critic_has_no_layernorm_leaves():
+    params = Critic((8,), layer_norm=True).init(jax.random.key(0), jnp.zeros((3,)), jnp.zeros((1,)))
+    mask = noise.perturbable_mask(params)
+    assert sum(jax.tree.leaves(mask)) == 4  # 2 Dense layers × (kernel, bias)
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.3])
+def test_perturbation_statistics(actor, sigma):
+    _, params = actor
+    mask = noise.perturbable_mask(params)
+    perturbed = noise.perturb(jax.random.key(1), params, sigma)
+    delta = jax.tree.map(lambda a, b: a - b, perturbed, params)
+    noisy = np.concatenate([np.ravel(x) for x in _flat(delta, mask, True)])
+    assert noisy.size > 4000
+    assert abs(noisy.mean()) < 4 * sigma / np.sqrt(noisy.size)
+    assert noisy.std() == pytest.approx(sigma, rel=0.05)
+
+
+def test_layernorm_leaves_are_bit_identical(actor):
+    _, params = actor
+    mask = noise.perturbable_mask(params)
+    perturbed = noise.perturb(jax.random.key(2), params, 1.0)
+    for before, after in zip(_flat(params, mask, False), _flat(perturbed, mask, False), strict=True):
+        np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
+
+
+def test_same_key_same_perturbation_and_different_keys_differ(actor):
+    _, params = actor
+    a = noise.perturb(jax.random.key(3), params, 0.1)
+    b = noise.perturb(jax.random.key(3), params, 0.1)
+    c = noise.perturb(jax.random.key(4), params, 0.1)
+    jax.tree.map(lambda x, y: np.testing.assert_array_equal(x, y), a, b)
+    kernel = lambda p: np.asarray(p["params"]["MLP_0"]["Dense_1"]["kernel"])  # noqa: E731
+    assert not np.allclose(kernel(a), kernel(c))
+
+
+def test_leaves_get_independent_noise(actor):
+    _, params = actor
+    delta = jax.tree.map(lambda a, b: a - b, noise.perturb(jax.random.key(5), params, 1.0), params)
+    k1 = np.ravel(delta["params"]["MLP_0"]["Dense_1"]["kernel"])[:64]
+    b1 = np.ravel(delta["params"]["MLP_0"]["Dense_1"]["bias"])
+    assert abs(np.corrcoef(k1, b1)[0, 1]) < 0.5
+
+
+def test_perturb_is_jittable_with_traced_sigma(actor):
+    _, params = actor
+    jitted = jax.jit(noise.perturb)(jax.random.key(6), params, jnp.float32(0.1))
+    eager = noise.perturb(jax.random.key(6), params, 0.1)
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), jitted, eager)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    sigma=st.floats(1e-4, 10.0),
+    distance=st.floats(0.0, 5.0),
+    target=st.floats(1e-3, 5.0),
+    alpha=st.floats(1.001, 2.0),
+)
+def test_adapt_sigma_direction(sigma, distance, target, alpha):
+    new = float(noise.adapt_sigma(jnp.float32(sigma), jnp.float32(distance), jnp.float32(target), alpha))
+    if np.float32(distance) > np.float32(target):
+        assert new == pytest.approx(sigma / alpha, rel=1e-5)
+    else:
+        assert new == pytest.approx(sigma * alpha, rel=1e-5)
+
+
+def test_action_distance_matches_gaussian_action_noise(actor):
+    module, params = actor
+    obs = jax.random.normal(jax.random.key(7), (4096, 3))
+    sigma_a = 0.2
+    eta = sigma_a * jax.random.normal(jax.random.key(8), (4096, 2))
+    clean = module.apply(params, obs)
+    distance = noise.action_distance(lambda p, o: clean + (eta if p is None else 0.0), params, None, obs)
+    assert float(distance) == pytest.approx(sigma_a, rel=0.03)
+
+
+def test_action_distance_is_zero_for_identical_and_grows_with_sigma(actor):
+    module, params = actor
+    obs = jax.random.normal(jax.random.key(9), (256, 3))
+    assert float(noise.action_distance(module.apply, params, params, obs)) == 0.0
+    distances = [
+        float(noise.action_distance(module.apply, params, noise.perturb(jax.random.key(10), params, s), obs))
+        for s in (0.01, 0.1, 1.0)
+    ]
+    assert distances[0] < distances[1] < distances[2]
+
+
+def test_kl_distance():
+    logits = jnp.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    other = jnp.array([[3.0, 2.0, 1.0], [0.0, 1.0, 0.0]])
+    apply_fn = lambda p, o: p  # noqa: E731  (the "params" are the Q-values themselves)
+    assert float(noise.kl_distance(apply_fn, logits, logits, None)) == pytest.approx(0.0, abs=1e-7)
+    p, q = jax.nn.softmax(logits), jax.nn.softmax(other)
+    p, q = np.asarray(p), np.asarray(q)
+    expected = float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=-1)))
+    assert float(noise.kl_distance(apply_fn, logits, other, None)) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("epsilon,num_actions", [(0.01, 2), (0.1, 4), (0.2, 18)])
+def test_dqn_target_distance(epsilon, num_actions):
+    expected = -np.log(1 - epsilon + epsilon / num_actions)
+    assert float(noise.dqn_target_distance(epsilon, num_actions)) == pytest.approx(expected, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------------------
+# strategies
+
+
+def _strategy(name, module, **kw):
+    return noise.make_exploration(name, module.apply, 2, **kw)
+
+
+def test_param_strategy_acts_with_its_own_perturbed_copy_per_env(actor):
+    module, params = actor
+    strategy = _strategy("param", module, sigma_init=0.5)
+    state = strategy.init(jax.random.key(11), params, 3)
+    obs = jnp.tile(jnp.array([[0.3, -0.2, 0.5]]), (3, 1))
+    actions = strategy.act(jax.random.key(12), state, params, obs)
+    assert actions.shape == (3, 2)
+    clean = module.apply(params, obs)
+    assert not np.allclose(actions, clean)
+    assert len({tuple(np.round(np.asarray(a), 5)) for a in actions}) == 3  # a different policy per env
+    member0 = jax.tree.map(lambda x: x[0], state.perturbed_params)
+    np.testing.assert_allclose(actions[0], module.apply(member0, obs[0]), rtol=1e-5)
+
+
+def test_param_strategy_resamples_only_finished_envs(actor):
+    module, params = actor
+    strategy = _strategy("param", module, sigma_init=0.5)
+    state = strategy.init(jax.random.key(13), params, 3)
+    new = strategy.reset(jax.random.key(14), state, params, jnp.array([False, True, False]))
+    kernel = lambda s: np.asarray(s.perturbed_params["params"]["MLP_0"]["Dense_0"]["kernel"])  # noqa: E731
+    np.testing.assert_array_equal(kernel(new)[0], kernel(state)[0])
+    np.testing.assert_array_equal(kernel(new)[2], kernel(state)[2])
+    assert not np.allclose(kernel(new)[1], kernel(state)[1])
+    assert list(np.asarray(new.bank_fresh)) == [True, False, True]
+    # the banked noise is used once, then refilled for that env only
+    refreshed = strategy.refresh(jax.random.key(15), new, params)
+    bank = lambda s: np.asarray(s.noise_bank["params"]["MLP_0"]["Dense_0"]["kernel"])  # noqa: E731
+    np.testing.assert_array_equal(bank(refreshed)[0], bank(new)[0])
+    assert not np.allclose(bank(refreshed)[1], bank(new)[1])
+    assert np.asarray(refreshed.bank_fresh).all()
+
+
+def test_param_resample_draws_from_current_theta_and_keeps_layernorm(actor):
+    module, params = actor
+    strategy = _strategy("param", module, sigma_init=0.1)
+    state = strategy.init(jax.random.key(16), params, 2)
+    theta = jax.tree.map(lambda x: x + 1.0, params)  # the learner moved on
+    new = strategy.reset(jax.random.key(17), state, theta, jnp.array([True, True]))
+    ln = lambda p: np.asarray(p["params"]["MLP_0"]["LayerNorm_0"]["scale"])  # noqa: E731
+    np.testing.assert_array_equal(ln(new.perturbed_params)[0], ln(theta))
+    diff = np.asarray(new.perturbed_params["params"]["MLP_0"]["Dense_1"]["kernel"][0]) - np.asarray(
+        theta["params"]["MLP_0"]["Dense_1"]["kernel"]
+    )
+    assert diff.std() == pytest.approx(0.1, rel=0.1)
+
+
+def test_resample_every_k_steps(actor):
+    module, params = actor
+    strategy = _strategy("param", module, resample_every=3)
+    state = strategy.init(jax.random.key(18), params, 1)
+    never_done = jnp.array([False])
+    changed = []
+    for i in range(6):
+        new = strategy.reset(jax.random.key(i), state, params, never_done)
+        kernel = lambda s: np.asarray(s.perturbed_params["params"]["Dense_0"]["kernel"])  # noqa: E731
+        changed.append(not np.array_equal(kernel(new), kernel(state)))
+        state = strategy.refresh(jax.random.key(100 + i), new, params)
+    assert changed == [False, False, True, False, False, True]
+
+
+def test_param_adapt_moves_sigma_towards_target(actor):
+    module, params = actor
+    obs = jax.random.normal(jax.random.key(19), (128, 3))
+    strategy = _strategy("param", module, sigma_init=1.0, target_distance=1e-4)
+    state = strategy.init(jax.random.key(20), params, 1)
+    adapted, stats = strategy.adapt(jax.random.key(21), state, params, obs)
+    assert float(adapted.sigma) == pytest.approx(1.0 / 1.01)
+    assert float(stats.distance) > 1e-4
+    strategy = _strategy("param", module, sigma_init=1e-6, target_distance=0.5)
+    state = strategy.init(jax.random.key(22), params, 1)
+    adapted, _ = strategy.adapt(jax.random.key(23), state, params, obs)
+    assert float(adapted.sigma) == pytest.approx(1e-6 * 1.01)
+
+
+def test_gaussian_action_noise_statistics(actor):
+    module, params = actor
+    strategy = _strategy("gaussian", module, action_noise_std=0.1)
+    state = strategy.init(jax.random.key(24), params, 4096)
+    obs = jnp.zeros((4096, 3))
+    actions = strategy.act(jax.random.key(25), state, params, obs)
+    eta = np.asarray(actions - module.apply(params, obs))
+    assert eta.std() == pytest.approx(0.1, rel=0.05)
+    assert abs(eta.mean()) < 0.01
+
+
+def test_ou_noise_is_correlated_and_resets_on_done(actor):
+    module, params = actor
+    strategy = _strategy("ou", module, action_noise_std=0.5)
+    state = strategy.init(jax.random.key(26), params, 2)
+    trace = []
+    for i in range(200):
+        state = strategy.reset(jax.random.key(i), state, params, jnp.array([False, False]))
+        trace.append(np.asarray(state.noise[0, 0]))
+    trace = np.array(trace)
+    assert np.corrcoef(trace[:-1], trace[1:])[0, 1] > 0.9
+    state = strategy.reset(jax.random.key(999), state, params, jnp.array([True, False]))
+    assert np.all(np.asarray(state.noise[0]) == 0.0) and np.any(np.asarray(state.noise[1]) != 0.0)
+
+
+def test_none_is_the_clean_policy_and_combined_adds_action_noise(actor):
+    module, params = actor
+    obs = jax.random.normal(jax.random.key(27), (5, 3))
+    none = _strategy("none", module)
+    np.testing.assert_array_equal(none.act(None, none.init(None, params, 5), params, obs), module.apply(params, obs))
+    both = _strategy("param+gaussian", module, action_noise_std=0.3)
+    param = _strategy("param", module)
+    state = both.init(jax.random.key(28), params, 5)
+    a_both = both.act(jax.random.key(29), state, params, obs)
+    a_param = param.act(jax.random.key(29), state, params, obs)
+    assert not np.allclose(a_both, a_param)
+    assert np.all(np.abs(np.asarray(a_both)) <= 1.0)
+
+
+def test_unknown_exploration_name():
+    with pytest.raises(ValueError, match="exploration: unknown strategy 'bogus'; choose one of param"):
+        noise.make_exploration("bogus", lambda p, o: o, 1)

@@ -190,6 +190,11 @@ class EmptyState(NamedTuple):
     pass
 
 
+def _select_envs(which: jax.Array, new: Params, old: Params) -> Params:
+    """Per environment, ``new`` where ``which [N]`` is True else ``old`` (pytrees with leading ``[N]``)."""
+    return jax.tree.map(lambda n, o: jnp.where(which.reshape((-1,) + (1,) * (o.ndim - 1)), n, o), new, old)
+
+
 def _clip(action: jax.Array) -> jax.Array:
     return jnp.clip(action, -1.0, 1.0)
 
@@ -258,9 +263,7 @@ def param_noise(
         due = jnp.where(resample_every > 0, steps >= resample_every, done)
 
         def resample(perturbed_params):
-            fresh = _apply_noise(params, state.sigma, state.noise_bank)
-            select = lambda new, old: jnp.where(due.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
-            return jax.tree.map(select, fresh, perturbed_params)
+            return _select_envs(due, _apply_noise(params, state.sigma, state.noise_bank), perturbed_params)
 
         # Most steps end no episode: skip the work (a real branch unless ``due`` is vmapped).
         perturbed_params = jax.lax.cond(jnp.any(due), resample, lambda p: p, state.perturbed_params)
@@ -272,9 +275,8 @@ def param_noise(
 
     def refresh(key, state, params):
         new_bank = _bank(key, params, state.bank_fresh.shape[0])
-        keep = lambda old, new: jnp.where(state.bank_fresh.reshape((-1,) + (1,) * (old.ndim - 1)), old, new)
         return state._replace(
-            noise_bank=jax.tree.map(keep, state.noise_bank, new_bank),
+            noise_bank=_select_envs(state.bank_fresh, state.noise_bank, new_bank),
             bank_fresh=jnp.ones_like(state.bank_fresh),
         )
 

@@ -30,6 +30,7 @@ class HParams(NamedTuple):
     resample_every: jax.Array
     action_noise_std: jax.Array
     ou_theta: jax.Array
+    sigma_spread: jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,11 +71,15 @@ class DDPGConfig:
     target_distance: float = 0.2
     """δ: desired action-space distance of the perturbed policy (normalised units)."""
     adapt_alpha: float = 1.01
-    """σ ← σ/α above δ, σ·α below."""
+    """σ ← σ/α above δ, σ·α below (1 keeps σ fixed)."""
     adapt_every: int = 50
-    """adapt σ every this many learner updates (vector steps)."""
+    """adapt σ every this many update rounds (a round: 1/updates_per_step vector steps, then its updates)."""
     resample_every: int = 0
     """0: new perturbation at each episode end; K > 0: every K steps of that env."""
+    sigma_spread: float = 1.0
+    """population σ spread: env i of N uses σ·spread^(i/(N−1) − ½), log-uniform over [σ/√spread, σ·√spread]."""
+    updates_per_step: float = 1.0
+    """learner updates per vector step: an integer k ≥ 1, or 1/U (one update every U vector steps)."""
     action_noise_std: float = 0.2
     """std of Gaussian / OU action noise (normalised units)."""
     ou_theta: float = 0.15
@@ -94,9 +99,26 @@ class DDPGConfig:
         return HParams(*(jnp.asarray(float(getattr(self, f)), jnp.float32) for f in HParams._fields))
 
     @property
+    def update_period(self) -> int:
+        """Vector steps per update round: ``U`` when ``updates_per_step == 1/U``, else 1."""
+        return max(1, round(1.0 / self.updates_per_step)) if self.updates_per_step < 1 else 1
+
+    @property
+    def updates_per_round(self) -> int:
+        """Learner updates at the end of each update round: ``k`` when ``updates_per_step == k``, else 1."""
+        return round(self.updates_per_step) if self.updates_per_step >= 1 else 1
+
+    @property
     def steps_per_block(self) -> int:
-        """Environment steps between σ adaptations: ``adapt_every`` vector steps."""
-        return self.adapt_every * self.num_envs
+        """Environment steps between σ adaptations: ``adapt_every`` rounds of ``update_period × num_envs``."""
+        return self.adapt_every * self.update_period * self.num_envs
+
+    @property
+    def num_updates(self) -> int:
+        """Learner updates per seed over the whole run (rounds that start after warm-up, times k)."""
+        rounds = self.total_steps // (self.update_period * self.num_envs)
+        warmup_rounds = -(-(self.learning_starts // self.num_envs) // self.update_period)
+        return (rounds - warmup_rounds) * self.updates_per_round
 
     def replace(self, **changes) -> DDPGConfig:
         """A validated copy with some fields changed."""
@@ -157,9 +179,22 @@ def validate(config: DDPGConfig) -> None:
     _require(_is_real(config.tau) and 0 < config.tau <= 1, "tau", f"must be in (0, 1], got {config.tau!r}")
     _require(_is_real(config.gamma) and 0 <= config.gamma <= 1, "gamma", f"must be in [0, 1], got {config.gamma!r}")
     _require(
-        _is_real(config.adapt_alpha) and config.adapt_alpha > 1,
+        _is_real(config.adapt_alpha) and config.adapt_alpha >= 1,
         "adapt_alpha",
-        f"must be > 1, got {config.adapt_alpha!r}",
+        f"must be >= 1 (1 keeps σ fixed), got {config.adapt_alpha!r}",
+    )
+    _require(
+        _is_real(config.sigma_spread) and config.sigma_spread >= 1,
+        "sigma_spread",
+        f"must be >= 1 (1: one shared σ), got {config.sigma_spread!r}",
+    )
+    ups = config.updates_per_step
+    _require(
+        _is_real(ups)
+        and 0 < ups < 1e6
+        and (abs(ups - round(ups)) < 1e-9 if ups >= 1 else abs(1 / ups - round(1 / ups)) < 1e-6),
+        "updates_per_step",
+        f"must be a positive integer k or a fraction 1/U (e.g. 0.0625 = 1/16), got {ups!r}",
     )
     _require(
         _is_real(config.action_noise_std) and config.action_noise_std >= 0,
@@ -186,7 +221,8 @@ def validate(config: DDPGConfig) -> None:
     _require(
         config.eval_every % config.steps_per_block == 0,
         "eval_every",
-        f"({config.eval_every}) must be a multiple of adapt_every × num_envs ({config.steps_per_block})",
+        f"({config.eval_every}) must be a multiple of adapt_every × update period × num_envs "
+        f"({config.adapt_every} × {config.update_period} × {config.num_envs} = {config.steps_per_block})",
     )
     _require(
         config.learning_starts % config.num_envs == 0,

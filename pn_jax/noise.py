@@ -31,6 +31,16 @@ ApplyFn = Callable[[Params, jax.Array], jax.Array]
 
 EXPLORATIONS: tuple[str, ...] = ("param", "gaussian", "ou", "param+gaussian", "none")
 
+_PARAM_HPARAMS = ("sigma_init", "target_distance", "adapt_alpha", "resample_every", "sigma_spread")
+STRATEGY_HPARAMS: dict[str, tuple[str, ...]] = {
+    "param": _PARAM_HPARAMS,
+    "gaussian": ("action_noise_std",),
+    "ou": ("action_noise_std", "ou_theta"),
+    "param+gaussian": _PARAM_HPARAMS + ("action_noise_std",),
+    "none": (),
+}
+"""The keyword arguments of :func:`make_exploration` each strategy reads (the rest it ignores)."""
+
 # --------------------------------------------------------------------------------------------
 # Primitives
 # --------------------------------------------------------------------------------------------
@@ -175,7 +185,8 @@ class ExplorationStats(NamedTuple):
 
 
 class ParamNoiseState(NamedTuple):
-    sigma: jax.Array  # [] shared σ
+    sigma: jax.Array  # [] shared σ (the population's geometric centre when spread)
+    member_scale: jax.Array  # [N] each environment acts with σ·member_scale (all 1 without a spread)
     perturbed_params: Params  # θ̃ = θ + σ·ε, leading axis [N]: what each environment acts with
     noise_bank: Params  # ε ~ N(0, I), leading axis [N]: the next perturbation of each environment
     bank_fresh: jax.Array  # [N] bool: that environment's banked ε has not been used yet
@@ -205,6 +216,7 @@ def param_noise(
     target_distance: jax.Array | float,
     adapt_alpha: jax.Array | float = 1.01,
     resample_every: jax.Array | int = 0,
+    sigma_spread: jax.Array | float = 1.0,
     mask: Params | None = None,
 ) -> Exploration:
     """Adaptive parameter-space noise (Plappert et al., 2018).
@@ -214,6 +226,11 @@ def param_noise(
     ``resample_every`` steps (``> 0``). ``adapt`` perturbs a *fresh* copy of θ and measures the
     action distance on a replay batch: σ shrinks by ``adapt_alpha`` above ``target_distance`` and
     grows below it. The perturbed copies are never seen by the learner.
+
+    With ``sigma_spread > 1`` the population explores at several scales: environment ``i`` of
+    ``N`` perturbs with ``σ·spread^(i/(N−1) − ½)``, log-uniformly spaced over
+    ``[σ/√spread, σ·√spread]``. Adaptation then steers the geometric centre σ (set
+    ``adapt_alpha=1`` to keep the bounds fixed).
 
     Drawing a Gaussian for every weight is the expensive part (on a CPU it costs more than the
     actor's forward pass), so the fresh ε for each environment is drawn ahead of time into a
@@ -225,8 +242,9 @@ def param_noise(
       apply_fn: the actor, ``apply_fn(params, obs [B, O]) -> [B, A]``.
       sigma_init: initial σ.
       target_distance: δ, the desired action-space distance.
-      adapt_alpha: α > 1.
+      adapt_alpha: α ≥ 1 (1 keeps σ fixed).
       resample_every: 0 for per-episode resampling, else a step count K.
+      sigma_spread: ratio ≥ 1 between the largest and smallest member σ (1: one shared σ).
       mask: perturbable leaves (default :func:`perturbable_mask`).
     """
 
@@ -238,14 +256,18 @@ def param_noise(
         return jax.vmap(lambda k: perturb(k, zeros, 1.0, _mask(params)))(jax.random.split(key, n))
 
     def _apply_noise(params, sigma, noise_bank):
-        return jax.tree.map(lambda p, e: p[None] + sigma * e, params, noise_bank)
+        """θ[None] + σ[N]·ε[N] for every leaf."""
+        return jax.tree.map(lambda p, e: p[None] + sigma.reshape((-1,) + (1,) * p.ndim) * e, params, noise_bank)
 
     def init(key, params, num_envs):
         first_key, bank_key = jax.random.split(key)
         sigma = jnp.asarray(sigma_init, jnp.float32)
+        position = jnp.linspace(-0.5, 0.5, num_envs) if num_envs > 1 else jnp.zeros((1,))
+        member_scale = jnp.asarray(sigma_spread, jnp.float32) ** position
         return ParamNoiseState(
             sigma=sigma,
-            perturbed_params=_apply_noise(params, sigma, _bank(first_key, params, num_envs)),
+            member_scale=member_scale,
+            perturbed_params=_apply_noise(params, sigma * member_scale, _bank(first_key, params, num_envs)),
             noise_bank=_bank(bank_key, params, num_envs),
             bank_fresh=jnp.ones((num_envs,), bool),
             steps=jnp.zeros((num_envs,), jnp.int32),
@@ -263,7 +285,8 @@ def param_noise(
         due = jnp.where(resample_every > 0, steps >= resample_every, done)
 
         def resample(perturbed_params):
-            return _select_envs(due, _apply_noise(params, state.sigma, state.noise_bank), perturbed_params)
+            fresh = _apply_noise(params, state.sigma * state.member_scale, state.noise_bank)
+            return _select_envs(due, fresh, perturbed_params)
 
         # Most steps end no episode: skip the work (a real branch unless ``due`` is vmapped).
         perturbed_params = jax.lax.cond(jnp.any(due), resample, lambda p: p, state.perturbed_params)
@@ -373,12 +396,13 @@ def make_exploration(
     target_distance: jax.Array | float = 0.2,
     adapt_alpha: jax.Array | float = 1.01,
     resample_every: jax.Array | int = 0,
+    sigma_spread: jax.Array | float = 1.0,
     action_noise_std: jax.Array | float = 0.2,
     ou_theta: jax.Array | float = 0.15,
 ) -> Exploration:
     """Builds the strategy named by the config field ``exploration`` (one of :data:`EXPLORATIONS`)."""
     if name in ("param", "param+gaussian"):
-        strategy = param_noise(apply_fn, sigma_init, target_distance, adapt_alpha, resample_every)
+        strategy = param_noise(apply_fn, sigma_init, target_distance, adapt_alpha, resample_every, sigma_spread)
         return strategy if name == "param" else param_plus_gaussian(strategy, action_noise_std)
     if name == "gaussian":
         return gaussian_action_noise(apply_fn, action_noise_std)

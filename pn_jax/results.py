@@ -55,6 +55,37 @@ def bootstrap_ci(
     return np.nanquantile(stats, alpha, axis=0), np.nanquantile(stats, 1 - alpha, axis=0)
 
 
+def stratified_bootstrap_ci(
+    scores: np.ndarray,
+    statistic=iqm,
+    num_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Stratified percentile bootstrap CI (Agarwal et al., 2021) of an aggregate over runs × tasks.
+
+    Runs are resampled with replacement independently within each task (column), then
+    ``statistic`` is taken over all resampled scores together.
+
+    Args:
+      scores: ``[R, T]`` final scores of ``R`` runs (seeds) on ``T`` tasks; ``[R]`` means one task.
+      statistic: ``f(x [n], axis=0) -> scalar`` (default :func:`iqm`).
+      num_resamples, confidence, seed: as in :func:`bootstrap_ci`.
+
+    Returns:
+      ``(low, high)``.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[:, None] if scores.ndim == 1 else scores
+    runs, tasks = scores.shape
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, runs, size=(num_resamples, runs, tasks))
+    resampled = np.take_along_axis(scores[None], idx, axis=1).reshape(num_resamples, runs * tasks)
+    stats = statistic(resampled.T, axis=0)
+    alpha = (1.0 - confidence) / 2
+    return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
+
+
 def _to_list(x: np.ndarray) -> Any:
     """JSON-safe nested lists: NaN and inf become null."""
     arr = np.asarray(x, dtype=np.float64)
@@ -167,3 +198,79 @@ def summarize(record: dict) -> str:
         f"final eval return over {len(final)} seeds: median {np.nanmedian(final):.1f}, "
         f"IQM {iqm(final):.1f}, min {np.nanmin(final):.1f}, max {np.nanmax(final):.1f}"
     )
+
+
+def summary_rows(records: dict[str, dict]) -> list[dict]:
+    """One row per setting: final eval return IQM with a 95% stratified-bootstrap CI, median, mean.
+
+    Args:
+      records: ``{label: metrics.json record}``.
+    """
+    rows = []
+    for label, record in records.items():
+        _, values = _series(record, "eval")
+        final = values[:, -1]
+        low, high = stratified_bootstrap_ci(final)
+        rows.append(
+            {
+                "setting": label,
+                "seeds": len(final),
+                "final_iqm": float(iqm(final)),
+                "ci_low": low,
+                "ci_high": high,
+                "median": float(np.nanmedian(final)),
+                "mean": float(np.nanmean(final)),
+                "min": float(np.nanmin(final)),
+                "max": float(np.nanmax(final)),
+            }
+        )
+    return rows
+
+
+def write_summary(rows: list[dict], csv_path: str, md_path: str, title: str) -> None:
+    """``summary.csv`` (all columns) and ``summary.md`` (a Markdown table, best IQM first)."""
+    columns = list(rows[0])
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        f"# {title}",
+        "",
+        "Final deterministic eval return per setting: IQM over seeds with a 95% stratified-bootstrap CI.",
+        "",
+        "| setting | seeds | IQM | 95% CI | median | min | max |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(rows, key=lambda r: -r["final_iqm"]):
+        lines.append(
+            f"| {row['setting']} | {row['seeds']} | {row['final_iqm']:.1f} | [{row['ci_low']:.1f}, "
+            f"{row['ci_high']:.1f}] | {row['median']:.1f} | {row['min']:.1f} | {row['max']:.1f} |"
+        )
+    with open(md_path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def plot_settings(records: dict[str, dict], path: str, title: str) -> None:
+    """Eval return vs env steps, one IQM curve with a 95% bootstrap band per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    colors = plt.get_cmap("viridis" if len(records) > 10 else "tab10")
+    for i, (label, record) in enumerate(records.items()):
+        steps, values = _series(record, "eval")
+        color = colors(i / max(1, len(records) - 1)) if len(records) > 10 else colors(i)
+        low, high = bootstrap_ci(values)
+        ax.plot(steps, iqm(values), color=color, label=label, linewidth=1.2)
+        ax.fill_between(steps, low, high, color=color, alpha=0.12)
+    ax.set_title(title)
+    ax.set_xlabel("environment steps per seed")
+    ax.set_ylabel("eval return (IQM over seeds, 95% CI)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6 if len(records) > 8 else 8, loc="best", ncol=2 if len(records) > 8 else 1)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

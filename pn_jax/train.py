@@ -3,13 +3,17 @@
 The run is three nested ``lax.scan``s with fixed lengths, so periodic work costs nothing in the
 steps between and nothing turns into a both-branches ``select`` under ``vmap``::
 
-    for chunk in range(total_steps // eval_every):           # evaluate after each chunk
-        for block in range(eval_every // (adapt_every * N)):   # adapt σ after each block
-            for step in range(adapt_every):                    # act, store, update
-                ...
+    for chunk in range(total_steps // eval_every):    # evaluate after each chunk
+        for block in range(blocks_per_eval):         # adapt σ after each block
+            for round in range(adapt_every):         # update round
+                for step in range(update_period):    # act with N envs, store, resample
+                    ...
+                learner update × updates_per_round
 
-Step indices come from the scans' ``xs``, never from the (vmapped) carry, so the warm-up gate
-``step >= learning_starts`` stays a real ``lax.cond`` even under ``jax.vmap(train)``.
+``updates_per_step = k`` gives rounds of one vector step and k updates; ``updates_per_step = 1/U``
+gives rounds of U vector steps and one update, so a large population trades sample efficiency
+for throughput. Step indices come from the scans' ``xs``, never from the (vmapped) carry, so the
+warm-up gate ``step >= learning_starts`` stays a real ``lax.cond`` even under ``jax.vmap(train)``.
 
 Usage::
 
@@ -86,6 +90,8 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
     num_evals = config.total_steps // config.eval_every
     blocks_per_eval = config.eval_every // config.steps_per_block
     learning_starts = config.learning_starts // num_envs  # in vector steps
+    update_period, updates_per_round = config.update_period, config.updates_per_round
+    steps_per_block = config.adapt_every * update_period  # in vector steps
 
     def evaluate(key: chex.PRNGKey, actor_params: Any) -> jax.Array:
         """Mean return of ``eval_episodes`` full deterministic episodes of the unperturbed actor."""
@@ -116,6 +122,7 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
             target_distance=hp.target_distance,
             adapt_alpha=hp.adapt_alpha,
             resample_every=hp.resample_every,
+            sigma_spread=hp.sigma_spread,
             action_noise_std=hp.action_noise_std,
             ou_theta=hp.ou_theta,
         )
@@ -137,12 +144,12 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
         )
         no_info = DDPGInfo(*(jnp.zeros((), jnp.float32) for _ in DDPGInfo._fields))
 
-        def env_step(ts: TrainState, t: jax.Array) -> tuple[TrainState, DDPGInfo]:
-            key, act_key, step_key, reset_key, sample_key = jax.random.split(ts.key, 5)
-            learning = t >= learning_starts
+        def env_step(ts: TrainState, t: jax.Array) -> tuple[TrainState, None]:
+            """Vector step ``t``: act (uniformly at random during warm-up), step, store, resample."""
+            key, act_key, step_key, reset_key = jax.random.split(ts.key, 4)
             actor_params = ts.agent.actor_params
             action = jax.lax.cond(
-                learning,
+                t >= learning_starts,
                 lambda: exploration.act(act_key, ts.exploration, actor_params, ts.obs),
                 lambda: jax.random.uniform(act_key, (num_envs, env.action_dim), minval=-1.0, maxval=1.0),
             )
@@ -151,41 +158,58 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
                 ts.replay, Transition(ts.obs, action, s.reward, s.next_obs, s.terminated.astype(jnp.float32))
             )
             done = s.terminated | s.truncated
-            explore_state = exploration.reset(reset_key, ts.exploration, actor_params, done)
             episode_return = ts.episode_return + s.reward
-            agent_state, info = jax.lax.cond(
-                learning,
-                lambda: agent.update(ts.agent, replay.sample(replay_state, sample_key)),
-                lambda: (ts.agent, no_info),
-            )
-            finite = jnp.isfinite(info.critic_loss) & jnp.isfinite(info.actor_loss)
-            new_state = TrainState(
-                agent=agent_state,
-                exploration=explore_state,
+            new_state = ts._replace(
+                exploration=exploration.reset(reset_key, ts.exploration, actor_params, done),
                 replay=replay_state,
                 env_state=s.state,
                 obs=s.obs,
                 episode_return=jnp.where(done, 0.0, episode_return),
                 last_return=jnp.where(done, episode_return, ts.last_return),
-                nonfinite_step=jnp.where(
-                    (ts.nonfinite_step < 0) & ~finite, (t + 1) * num_envs, ts.nonfinite_step
-                ).astype(jnp.int32),
                 key=key,
             )
-            return new_state, info
+            return new_state, None
+
+        def learn(agent_state: DDPGState, key: chex.PRNGKey, replay_state) -> tuple[DDPGState, DDPGInfo]:
+            """``updates_per_round`` learner updates, each on a fresh replay batch; mean info."""
+            if updates_per_round == 1:
+                return agent.update(agent_state, replay.sample(replay_state, key))
+            agent_state, infos = jax.lax.scan(
+                lambda a, k: agent.update(a, replay.sample(replay_state, k)),
+                agent_state,
+                jax.random.split(key, updates_per_round),
+            )
+            return agent_state, jax.tree.map(jnp.mean, infos)
+
+        def update_round(ts: TrainState, first: jax.Array) -> tuple[TrainState, DDPGInfo]:
+            """``update_period`` vector steps from step ``first``, then the round's updates."""
+            if update_period == 1:
+                ts, _ = env_step(ts, first)
+            else:
+                ts, _ = jax.lax.scan(env_step, ts, first + jnp.arange(update_period))
+            key, sample_key = jax.random.split(ts.key)
+            agent_state, info = jax.lax.cond(
+                first >= learning_starts,
+                lambda: learn(ts.agent, sample_key, ts.replay),
+                lambda: (ts.agent, no_info),
+            )
+            finite = jnp.isfinite(info.critic_loss) & jnp.isfinite(info.actor_loss)
+            end_step = (first + update_period) * num_envs
+            nonfinite_step = jnp.where((ts.nonfinite_step < 0) & ~finite, end_step, ts.nonfinite_step)
+            return ts._replace(agent=agent_state, nonfinite_step=nonfinite_step.astype(jnp.int32), key=key), info
 
         def block(ts: TrainState, b: jax.Array):
-            first = b * config.adapt_every
-            ts, infos = jax.lax.scan(env_step, ts, first + jnp.arange(config.adapt_every))
+            first = b * steps_per_block  # in vector steps
+            ts, infos = jax.lax.scan(update_round, ts, first + update_period * jnp.arange(config.adapt_every))
             key, refresh_key, adapt_key, sample_key = jax.random.split(ts.key, 4)
             actor_params = ts.agent.actor_params
             explore_state = exploration.refresh(refresh_key, ts.exploration, actor_params)
             batch = replay.sample(ts.replay, sample_key)
             adapted, stats = exploration.adapt(adapt_key, explore_state, actor_params, batch.obs)
-            learned = first >= learning_starts  # every step of this block updated the learner
+            learned = first >= learning_starts  # every round of this block updated the learner
             explore_state = jax.tree.map(lambda new, old: jnp.where(learned, new, old), adapted, explore_state)
             log = (
-                (first + config.adapt_every) * num_envs,
+                (first + steps_per_block) * num_envs,
                 stats.sigma,
                 stats.distance,
                 jnp.nanmean(ts.last_return),

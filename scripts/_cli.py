@@ -26,9 +26,14 @@ def guarded(build: Callable[[], T]) -> T:
         raise  # unreachable
 
 
-def device_name() -> str:
-    """e.g. ``"cpu: 2 cores (AMD EPYC)"`` or ``"gpu: NVIDIA H100 80GB HBM3 x1"``."""
-    devices = jax.devices()
+def seed_keys(seeds: list[int]) -> jax.Array:
+    """One PRNG key per seed: ``jax.random.key(seed)``, stacked ``[S]``."""
+    return jax.vmap(jax.random.key)(jax.numpy.asarray(seeds, dtype=jax.numpy.uint32))
+
+
+def device_name(count: int | None = None) -> str:
+    """e.g. ``"cpu: 2 cores (AMD EPYC)"`` or ``"gpu: NVIDIA H100 80GB HBM3 x1"`` (``count`` devices used)."""
+    devices = jax.devices()[:count] if count else jax.devices()
     kind = devices[0].device_kind
     if devices[0].platform == "cpu":
         import os
@@ -39,5 +44,26 @@ def device_name() -> str:
                 model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
         except OSError:
             pass
-        return f"cpu: {os.cpu_count()} cores ({model or kind})"
+        suffix = f", {len(devices)} XLA devices" if len(devices) > 1 else ""
+        return f"cpu: {os.cpu_count()} cores ({model or kind}){suffix}"
     return f"{devices[0].platform}: {kind} x{len(devices)}"
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The attribute docstrings (the string literal under each field) of a dataclass's source."""
+    import ast
+    import inspect
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = after.value.value.strip()
+    return docs

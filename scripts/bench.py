@@ -1,10 +1,18 @@
-"""Throughput of the jitted training loop: exploration none (the bare loop) vs gaussian vs param.
+"""Throughput of the jitted training loop, as ratios within one process and as scaling sweeps.
 
-Everything runs in one process on one configuration. Each program is compiled once (AOT), then
-the programs are timed in interleaved rounds and the best round is kept, so a busy machine
-slows all of them alike and the ratios stay meaningful.
+Three measurements, each program compiled once ahead of time and then timed:
 
-Example: python scripts/bench.py --seeds 1 8 --out runs/bench.json
+* ``compare`` — exploration none (the bare loop) vs gaussian vs param at ``--seeds``, timed in
+  interleaved rounds (best round kept), so a busy machine slows all alike and ratios hold;
+* ``seed sweep`` — aggregate env-steps/s and updates/s for ``--seed-sweep`` vmapped seeds;
+* ``population sweep`` — one seed, N perturbed actors for N in ``--population-sweep``, at a fixed
+  replay ratio of one learner update per ``--env-steps-per-update`` env steps
+  (``updates_per_step = N / env_steps_per_update``).
+
+Memory is XLA's static estimate for the compiled program (arguments + outputs + temporaries);
+on a GPU the device's peak bytes in use are recorded too.
+
+Example: python scripts/bench.py --out runs/bench.json --markdown runs/bench.md
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import jax  # noqa: E402
 import tyro  # noqa: E402
 from _cli import device_name, guarded  # noqa: E402
 
-from pn_jax import DDPGConfig, make_train  # noqa: E402
+from pn_jax import DDPGConfig, make_train, parallel  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,87 +37,207 @@ class Bench:
     env: str = "Pendulum-v1"
     """environment."""
     total_steps: int = 20_000
-    """environment steps per seed in each timed run."""
+    """environment steps per seed in each run of the exploration comparison."""
     seeds: tuple[int, ...] = (1, 8)
-    """numbers of vmapped seeds to measure."""
+    """numbers of vmapped seeds for the exploration comparison (empty: skip it)."""
     explorations: tuple[str, ...] = ("none", "gaussian", "param")
     """strategies to compare; `none` is the bare loop every other is measured against."""
-    num_envs: int = 1
-    """parallel environments per seed."""
     rounds: int = 3
-    """interleaved timing rounds; the fastest round of each program is reported."""
+    """interleaved timing rounds of the comparison; the fastest round of each program is reported."""
+    seed_sweep: tuple[int, ...] = (1, 8, 32, 128)
+    """numbers of vmapped seeds for the scaling sweep (param noise, one env each; empty: skip)."""
+    sweep_steps: int = 5_000
+    """environment steps per seed in the seed sweep."""
+    sweep_rounds: int = 2
+    """runs of each sweep program; the fastest is reported (the first also pays first-touch memory)."""
+    population_sweep: tuple[int, ...] = (1, 16, 256, 1024)
+    """population sizes N for the population sweep (one seed; empty: skip)."""
+    env_steps_per_update: int = 256
+    """replay ratio of the population sweep: one learner update per this many env steps."""
+    population_steps: int = 409_600
+    """environment steps per population run (rounded up to whole adaptation blocks)."""
+    devices: str = "all"
+    """devices to spread seeds over: 'all' or a count."""
     out: str = "runs/bench.json"
     """JSON output path."""
+    markdown: str = ""
+    """also write the tables as Markdown to this path."""
 
 
-def measure(bench: Bench) -> dict:
-    results = []
+def _compile(config: DDPGConfig, num_seeds: int, mesh) -> tuple:
+    keys = parallel.prepare((jax.random.split(jax.random.key(0), num_seeds),), mesh)
+    run = parallel.sharded_vmap(make_train(config), mesh)
+    start = time.perf_counter()
+    compiled = run.jitted.lower(*keys).compile()
+    return compiled, keys, time.perf_counter() - start
+
+
+def _memory_mb(compiled) -> float | None:
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return None
+    total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    return total / 2**20
+
+
+def _device_peak_mb() -> float | None:
+    stats = jax.devices()[0].memory_stats()
+    return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
+
+
+def _row(config: DDPGConfig, num_seeds: int, seconds: float, compile_seconds: float, compiled, **extra) -> dict:
+    row = {
+        "exploration": config.exploration,
+        "num_seeds": num_seeds,
+        "num_envs": config.num_envs,
+        "updates_per_step": config.updates_per_step,
+        "total_steps": config.total_steps,
+        "env_steps_per_second": num_seeds * config.total_steps / seconds,
+        "updates_per_second": num_seeds * config.num_updates / seconds,
+        "compile_seconds": compile_seconds,
+        "run_seconds": seconds,
+        "xla_memory_mb": _memory_mb(compiled),
+        "device_peak_mb": _device_peak_mb(),
+        **extra,
+    }
+    print(
+        f"{row['exploration']:>15} seeds={num_seeds:<4} N={config.num_envs:<5} "
+        f"{row['env_steps_per_second']:>10.0f} env-steps/s {row['updates_per_second']:>8.0f} updates/s"
+        f"  compile {compile_seconds:5.1f} s",
+        flush=True,
+    )
+    return row
+
+
+def _time(compiled, keys, rounds: int = 1) -> float:
+    """The fastest of ``rounds`` runs, in seconds."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*keys))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def compare(bench: Bench, mesh) -> list[dict]:
+    """Exploration strategies against the bare loop, interleaved rounds, best round kept."""
+    rows = []
     for num_seeds in bench.seeds:
-        keys = jax.random.split(jax.random.key(0), num_seeds)
         programs = {}
         for exploration in bench.explorations:
-            config = DDPGConfig(
-                env=bench.env, exploration=exploration, total_steps=bench.total_steps, num_envs=bench.num_envs
-            )
-            start = time.perf_counter()
-            compiled = jax.jit(jax.vmap(make_train(config))).lower(keys).compile()
-            programs[exploration] = (compiled, time.perf_counter() - start)
+            config = DDPGConfig(env=bench.env, exploration=exploration, total_steps=bench.total_steps)
+            programs[exploration] = (config, *_compile(config, num_seeds, mesh))
         best = {name: float("inf") for name in programs}
         for _ in range(bench.rounds):
-            for name, (compiled, _) in programs.items():
-                start = time.perf_counter()
-                jax.block_until_ready(compiled(keys))
-                best[name] = min(best[name], time.perf_counter() - start)
-        for name, (_, compile_seconds) in programs.items():
-            row = {
-                "exploration": name,
-                "num_seeds": num_seeds,
-                "num_envs": bench.num_envs,
-                "env_steps_per_second": num_seeds * bench.total_steps / best[name],
-                "compile_seconds": compile_seconds,
-            }
-            results.append(row)
-            print(
-                f"{name:>15} seeds={num_seeds:<4} {row['env_steps_per_second']:>9.0f} env-steps/s"
-                f"  compile {compile_seconds:5.1f} s",
-                flush=True,
-            )
-    return {
-        "device": device_name(),
-        "jax_version": jax.__version__,
-        "config": dataclasses.asdict(bench),
-        "results": results,
-    }
+            for name, (_, compiled, keys, _) in programs.items():
+                best[name] = min(best[name], _time(compiled, keys))
+        for name, (config, compiled, _, compile_seconds) in programs.items():
+            rows.append(_row(config, num_seeds, best[name], compile_seconds, compiled, sweep="compare"))
+    return rows
 
 
-def ratios(record: dict) -> list[str]:
-    """Human-readable ratios: each strategy vs none at equal seeds, and seed scaling."""
-    rows = {(r["exploration"], r["num_seeds"]): r["env_steps_per_second"] for r in record["results"]}
+def seed_sweep(bench: Bench, mesh) -> list[dict]:
+    """Aggregate throughput of the standard loop (param noise, 1 env) for growing seed counts."""
+    config = DDPGConfig(env=bench.env, total_steps=bench.sweep_steps, eval_every=bench.sweep_steps)
+    rows = []
+    for num_seeds in bench.seed_sweep:
+        compiled, keys, compile_seconds = _compile(config, num_seeds, mesh)
+        seconds = _time(compiled, keys, bench.sweep_rounds)
+        rows.append(_row(config, num_seeds, seconds, compile_seconds, compiled, sweep="seeds"))
+    return rows
+
+
+def population_config(bench: Bench, num_envs: int) -> DDPGConfig:
+    """One seed, ``num_envs`` perturbed actors, one update per ``env_steps_per_update`` env steps."""
+    ratio = num_envs / bench.env_steps_per_update
+    period, per_round = (1, round(ratio)) if ratio >= 1 else (round(1.0 / ratio), 1)
+    block = DDPGConfig.adapt_every * period * num_envs
+    total = -(-bench.population_steps // block) * block
+    return DDPGConfig(
+        env=bench.env,
+        num_envs=num_envs,
+        updates_per_step=float(per_round) if ratio >= 1 else 1.0 / period,
+        total_steps=total,
+        eval_every=total,
+        learning_starts=-(-1024 // num_envs) * num_envs,
+    )
+
+
+def population_sweep(bench: Bench, mesh) -> list[dict]:
+    rows = []
+    for num_envs in bench.population_sweep:
+        config = population_config(bench, num_envs)
+        compiled, keys, compile_seconds = _compile(config, 1, mesh)
+        seconds = _time(compiled, keys, bench.sweep_rounds)
+        rows.append(_row(config, 1, seconds, compile_seconds, compiled, sweep="population"))
+    return rows
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    """Human-readable ratios: strategy vs none at equal seeds, seed scaling, population vs 1 env."""
     lines = []
-    for (name, seeds), sps in rows.items():
-        if name != "none" and ("none", seeds) in rows:
-            lines.append(f"{name} / none at {seeds} seed(s): {sps / rows[('none', seeds)]:.3f}")
-    seeds = sorted({s for _, s in rows})
-    for name in dict.fromkeys(n for n, _ in rows):
-        for s in seeds[1:]:
-            if (name, seeds[0]) in rows and (name, s) in rows:
-                lines.append(
-                    f"{name}: {s} seeds / {seeds[0]} seed(s) aggregate: {rows[(name, s)] / rows[(name, seeds[0])]:.2f}x"
-                )
+    compare_rows = {
+        (r["exploration"], r["num_seeds"]): r["env_steps_per_second"] for r in rows if r["sweep"] == "compare"
+    }
+    for (name, seeds), sps in compare_rows.items():
+        if name != "none" and ("none", seeds) in compare_rows:
+            lines.append(f"{name} / none at {seeds} seed(s): {sps / compare_rows[('none', seeds)]:.3f}")
+    sweep = [r for r in rows if r["sweep"] == "seeds"]
+    for r in sweep[1:]:
+        gain = r["env_steps_per_second"] / sweep[0]["env_steps_per_second"]
+        lines.append(f"{r['num_seeds']} seeds / {sweep[0]['num_seeds']} seed aggregate env-steps/s: {gain:.2f}x")
+    single = next((r for r in sweep if r["num_seeds"] == 1), None)
+    for r in (r for r in rows if r["sweep"] == "population" and r["num_envs"] > 1 and single):
+        gain = r["env_steps_per_second"] / single["env_steps_per_second"]
+        lines.append(
+            f"population N={r['num_envs']} (updates_per_step {r['updates_per_step']:g}) / "
+            f"N=1 with 1 update per step: {gain:.1f}x env-steps/s"
+        )
     return lines
+
+
+def markdown(record: dict) -> str:
+    def mb(value):
+        return "–" if value is None else f"{value:.0f}"
+
+    lines = [
+        f"Device: {record['device']}; jax {record['jax_version']}.",
+        "",
+        "| sweep | exploration | seeds | N | updates/step | env-steps/s | updates/s | compile s | XLA MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in record["results"]:
+        lines.append(
+            f"| {r['sweep']} | {r['exploration']} | {r['num_seeds']} | {r['num_envs']} | {r['updates_per_step']:g} | "
+            f"{r['env_steps_per_second']:,.0f} | {r['updates_per_second']:,.0f} | {r['compile_seconds']:.1f} | "
+            f"{mb(r['xla_memory_mb'])} |"
+        )
+    return "\n".join(lines + ["", *(f"- {line}" for line in record["ratios"])]) + "\n"
 
 
 def main() -> None:
     bench = guarded(lambda: tyro.cli(Bench, description=__doc__))
     for name in bench.explorations:
         guarded(lambda name=name: DDPGConfig(env=bench.env, exploration=name, total_steps=bench.total_steps))
-    print(f"device: {device_name()}, jax {jax.__version__}", flush=True)
-    record = measure(bench)
-    record["ratios"] = ratios(record)
+    for num_envs in bench.population_sweep:
+        guarded(lambda num_envs=num_envs: population_config(bench, num_envs))
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(bench.devices)))
+    print(f"device: {device_name(mesh.size)}, jax {jax.__version__}", flush=True)
+    rows = compare(bench, mesh) + seed_sweep(bench, mesh) + population_sweep(bench, mesh)
+    record = {
+        "device": device_name(mesh.size),
+        "jax_version": jax.__version__,
+        "config": dataclasses.asdict(bench),
+        "results": rows,
+        "ratios": ratios(rows),
+    }
     print("\n".join(record["ratios"]))
     os.makedirs(os.path.dirname(os.path.abspath(bench.out)), exist_ok=True)
     with open(bench.out, "w") as f:
         json.dump(record, f, indent=1)
+    if bench.markdown:
+        with open(bench.markdown, "w") as f:
+            f.write(markdown(record))
     print(f"wrote {bench.out}")
 
 

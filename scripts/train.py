@@ -15,9 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import tyro  # noqa: E402
-from _cli import device_name, fail, guarded  # noqa: E402
+from _cli import device_name, fail, guarded, seed_keys  # noqa: E402
 
-from pn_jax import DDPGConfig, make_train  # noqa: E402
+from pn_jax import DDPGConfig, make_train, parallel  # noqa: E402
 from pn_jax.progress import EvalProgress  # noqa: E402
 from pn_jax.results import check_finite, metrics_dict, save_run, summarize  # noqa: E402
 
@@ -34,23 +34,26 @@ class Run:
     """output folder for metrics.json, metrics.csv and returns.png."""
     progress: bool = True
     """show a progress bar (updated at evaluation points only)."""
+    devices: str = "all"
+    """devices to spread the seeds over: 'all' or a count (seeds are padded to a multiple)."""
 
 
 def main(config: DDPGConfig, run: Run) -> dict:
     if run.num_seeds <= 0:
         fail(f"num_seeds: must be a positive integer, got {run.num_seeds}")
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices)))
     seeds = list(range(run.seed, run.seed + run.num_seeds))
-    keys = jax.vmap(jax.random.key)(jax.numpy.asarray(seeds, dtype=jax.numpy.uint32))
-    progress = EvalProgress(config.total_steps, run.num_seeds, desc=config.env, disable=not run.progress)
-    train = jax.jit(jax.vmap(make_train(config, progress_fn=progress)))
+    keys = parallel.prepare((seed_keys(seeds),), mesh)
+    progress = EvalProgress(config.total_steps, keys[0].shape[0], desc=config.env, disable=not run.progress)
+    train = parallel.sharded_vmap(make_train(config, progress_fn=progress), mesh)
 
     start = time.perf_counter()
-    compiled = train.lower(keys).compile()
+    compiled = train.jitted.lower(*keys).compile()
     compile_seconds = time.perf_counter() - start
     progress.start()
     start = time.perf_counter()
-    _, metrics = compiled(keys)
-    metrics = jax.block_until_ready(metrics)
+    _, metrics = compiled(*keys)
+    metrics = jax.tree.map(lambda x: x[: len(seeds)], jax.block_until_ready(metrics))
     run_seconds = time.perf_counter() - start
     progress.close()
 
@@ -59,7 +62,7 @@ def main(config: DDPGConfig, run: Run) -> dict:
         metrics,
         seeds,
         jax_version=jax.__version__,
-        device=device_name(),
+        device=device_name(mesh.size),
         compile_seconds=compile_seconds,
         run_seconds=run_seconds,
     )

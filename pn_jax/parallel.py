@@ -1,0 +1,109 @@
+"""Spreading the batch axis (seeds, grid points) of a vmapped run across devices.
+
+A run of ``B`` seeds or grid points is ``jax.vmap(train)`` over a leading batch axis. This module
+puts that axis on a one-dimensional :class:`jax.sharding.Mesh` named ``"batch"`` and lets XLA's
+partitioner run each device's slice independently; no cross-device traffic happens during
+training. ``B`` is padded up to a multiple of the device count by repeating the last element,
+and the padding is cut off again afterwards.
+
+Several hosts: call ``jax.distributed.initialize()`` first on every host; ``jax.devices()`` then
+lists all of them and the same code shards across the whole cluster.
+
+Usage::
+
+    mesh = parallel.batch_mesh(parallel.select_devices("all"))
+    run = parallel.sharded_vmap(make_train(config), mesh)
+    state, metrics = run(keys)               # keys [B]; metrics leaves [B, ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+BATCH_AXIS = "batch"
+
+
+def select_devices(spec: int | str | None) -> list[jax.Device]:
+    """The first ``spec`` devices of ``jax.devices()``; ``"all"`` or ``None`` for every one.
+
+    Raises:
+      ValueError: naming ``devices`` when ``spec`` is not ``"all"`` or an integer in
+        ``[1, len(jax.devices())]``.
+    """
+    available = jax.devices()
+    if spec is None or spec == "all":
+        return list(available)
+    try:
+        count = int(spec)
+    except (TypeError, ValueError):
+        count = 0
+    if isinstance(spec, bool) or count < 1 or str(count) != str(spec).strip():
+        raise ValueError(f"devices: must be 'all' or a positive integer, got {spec!r}")
+    if count > len(available):
+        raise ValueError(
+            f"devices: asked for {count} but only {len(available)} {available[0].platform} device(s) exist"
+        )
+    return list(available[:count])
+
+
+def batch_mesh(devices: Sequence[jax.Device]) -> Mesh:
+    """A one-dimensional mesh over ``devices`` with the axis name ``"batch"``."""
+    return Mesh(np.asarray(devices), (BATCH_AXIS,))
+
+
+def padded_size(batch: int, num_devices: int) -> int:
+    """The smallest multiple of ``num_devices`` that is at least ``batch``."""
+    return -(-batch // num_devices) * num_devices
+
+
+def pad_batch(tree: Any, size: int) -> Any:
+    """Pads every leaf's leading axis to ``size`` by repeating its last element."""
+
+    def pad(x):
+        extra = size - x.shape[0]
+        if extra < 0:
+            raise ValueError(f"pad_batch: leading axis {x.shape[0]} exceeds {size}")
+        return x if extra == 0 else jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)])
+
+    return jax.tree.map(pad, tree)
+
+
+def shard_batch(tree: Any, mesh: Mesh) -> Any:
+    """Places ``tree`` (leading axis a multiple of the mesh size) split along its leading axis."""
+    sharding = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
+    return jax.device_put(tree, sharding)
+
+
+def sharded_vmap(fn: Callable[..., Any], mesh: Mesh) -> Callable[..., Any]:
+    """``jit(vmap(fn))`` with the batch axis of every argument and output sharded over ``mesh``.
+
+    The returned function takes batched arguments with one common leading size ``B`` (any ``B``:
+    it pads to a multiple of the mesh size and strips the padding from the outputs). Its
+    ``lower(*args)`` returns the lowered program for the *padded* arguments, for ahead-of-time
+    compilation; :func:`prepare` builds those arguments.
+    """
+    sharding = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
+    jitted = jax.jit(jax.vmap(fn), in_shardings=sharding, out_shardings=sharding)
+
+    def run(*args):
+        batch = jax.tree.leaves(args)[0].shape[0]
+        outputs = jitted(*prepare(args, mesh))
+        if padded_size(batch, mesh.size) == batch:
+            return outputs
+        return jax.tree.map(lambda x: x[:batch], outputs)
+
+    run.jitted = jitted  # type: ignore[attr-defined]
+    run.lower = lambda *args: jitted.lower(*prepare(args, mesh))  # type: ignore[attr-defined]
+    return run
+
+
+def prepare(args: tuple, mesh: Mesh) -> tuple:
+    """Pads batched ``args`` to a multiple of the mesh size and shards them over it."""
+    batch = jax.tree.leaves(args)[0].shape[0]
+    return shard_batch(pad_batch(args, padded_size(batch, mesh.size)), mesh)

@@ -1,0 +1,214 @@
+"""Ablation grids: every combination of the listed hyper-parameters × seeds, one jit per exploration.
+
+Dynamic hyper-parameters (σ₀, δ, α, K, action-noise std, learning rates, τ, γ, σ spread, OU θ)
+take one or more values; the grid is their product, crossed with --num-seeds seeds, and runs as
+one jax.vmap over (grid point, seed) inside one compiled program per exploration kind. A
+strategy's grid only spans the hyper-parameters it reads (σ₀ does not change Gaussian action
+noise), so no setting is trained twice. Static fields (env, sizes, step counts) are shared.
+
+Example: python scripts/ablate.py --sigma-init 0.05 0.1 0.2 0.4 --target-distance 0.05 0.1 0.2 0.4
+--num-seeds 4 --out runs/ablate. Writes <exploration>/<setting>/metrics.json per grid point,
+summary.csv, summary.md and returns.png (one curve per setting) into --out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import sys
+import time
+from typing import Annotated, Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import tyro  # noqa: E402
+from _cli import device_name, fail, field_docs, guarded, seed_keys  # noqa: E402
+
+from pn_jax import DDPGConfig, HParams, Metrics, make_train, parallel  # noqa: E402
+from pn_jax.noise import STRATEGY_HPARAMS  # noqa: E402
+from pn_jax.progress import EvalProgress  # noqa: E402
+from pn_jax.results import metrics_dict, plot_settings, summary_rows, write_summary  # noqa: E402
+
+LEARNER_HPARAMS = ("actor_lr", "critic_lr", "tau", "gamma")
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+RUN_FIELDS = {
+    "num_seeds": (int, 4, "seeds per grid point; seed k uses jax.random.key(seed + k) at every point."),
+    "seed": (int, 0, "first seed."),
+    "out": (str, "runs/ablate", "output folder."),
+    "devices": (str, "all", "devices to spread grid × seeds over: 'all' or a count."),
+    "progress": (bool, True, "show a progress bar per exploration kind."),
+}
+
+
+def _ablation_class() -> type:
+    """A dataclass with every :class:`DDPGConfig` field, grid fields turned into tuples, plus run flags."""
+    docs, defaults = field_docs(DDPGConfig), DDPGConfig()
+    fields: list[Any] = []
+    for f in dataclasses.fields(DDPGConfig):
+        value, doc = getattr(defaults, f.name), docs.get(f.name, "")
+        if f.name in HParams._fields or f.name == "exploration":
+            kind = type(value)
+            fields.append(
+                (
+                    f.name,
+                    Annotated[tuple[kind, ...], tyro.conf.arg(help=f"{doc} Grid: one or more values.")],
+                    dataclasses.field(default=(value,)),
+                )
+            )
+        else:
+            fields.append((f.name, Annotated[f.type, tyro.conf.arg(help=doc)], dataclasses.field(default=value)))
+    for name, (kind, value, doc) in RUN_FIELDS.items():
+        fields.append((name, Annotated[kind, tyro.conf.arg(help=doc)], dataclasses.field(default=value)))
+    return dataclasses.make_dataclass("Ablation", fields, frozen=True)
+
+
+Ablation = _ablation_class()
+
+
+def grid_points(ablation: Any, exploration: str) -> list[dict[str, Any]]:
+    """The settings for one exploration: the product of the grid values it reads (others: first value)."""
+    used = [n for n in HParams._fields if n in LEARNER_HPARAMS or n in STRATEGY_HPARAMS[exploration]]
+    fixed = {n: getattr(ablation, n)[0] for n in HParams._fields if n not in used}
+    varied = [n for n in used if len(getattr(ablation, n)) > 1]
+    return [
+        dict(fixed, **dict(zip(used, values, strict=True)), _varied=varied)
+        for values in itertools.product(*(getattr(ablation, n) for n in used))
+    ]
+
+
+def setting_label(exploration: str, point: dict[str, Any]) -> str:
+    """e.g. ``param sigma_init=0.1 target_distance=0.2`` (only the varied fields)."""
+    parts = [f"{n}={point[n]:g}" for n in point["_varied"]]
+    return " ".join([exploration, *parts])
+
+
+def configs(ablation: Any) -> dict[str, list[DDPGConfig]]:
+    """Validated configs, per exploration, one per grid point (ValueError names the bad field)."""
+    static = {
+        f.name: getattr(ablation, f.name)
+        for f in dataclasses.fields(DDPGConfig)
+        if f.name not in HParams._fields and f.name != "exploration"
+    }
+    out = {}
+    for exploration in dict.fromkeys(ablation.exploration):
+        points = grid_points(ablation, exploration) if exploration in STRATEGY_HPARAMS else [{"_varied": []}]
+        out[exploration] = [
+            (
+                DDPGConfig(
+                    **static,
+                    exploration=exploration,
+                    **{n: v for n, v in p.items() if n != "_varied"},
+                ),
+                setting_label(exploration, p),
+            )
+            for p in points
+        ]
+    return out
+
+
+def _slug(label: str) -> str:
+    return label.split(" ", 1)[1].replace(" ", ",") if " " in label else "default"
+
+
+def run_exploration(points: list[tuple[DDPGConfig, str]], ablation: Any, mesh) -> tuple[dict, dict]:
+    """Trains every grid point × seed of one exploration in one compiled program."""
+    seeds = list(range(ablation.seed, ablation.seed + ablation.num_seeds))
+    num_points, num_seeds = len(points), len(seeds)
+    keys = jnp.tile(seed_keys(seeds), num_points)  # [G·S], point-major: the same seeds at every point
+    grid = jax.tree.map(lambda *xs: jnp.repeat(jnp.stack(xs), num_seeds), *(c.hparams() for c, _ in points))
+    args = parallel.prepare((keys, grid), mesh)
+    base = points[0][0]
+    progress = EvalProgress(base.total_steps, args[0].shape[0], desc=base.exploration, disable=not ablation.progress)
+    run = parallel.sharded_vmap(make_train(base, progress_fn=progress), mesh)
+    start = time.perf_counter()
+    compiled = run.jitted.lower(*args).compile()
+    compile_seconds = time.perf_counter() - start
+    progress.start()
+    start = time.perf_counter()
+    _, metrics = compiled(*args)
+    metrics = jax.block_until_ready(metrics)
+    run_seconds = time.perf_counter() - start
+    progress.close()
+    metrics = jax.tree.map(
+        lambda x: np.asarray(x)[: num_points * num_seeds].reshape(num_points, num_seeds, *x.shape[1:]), metrics
+    )
+    records = {}
+    for g, (config, label) in enumerate(points):
+        record = metrics_dict(
+            config,
+            Metrics(*(x[g] for x in metrics)),
+            seeds,
+            jax_version=jax.__version__,
+            device=device_name(mesh.size),
+            compile_seconds=compile_seconds,
+            run_seconds=run_seconds,
+        )
+        # The program trained all grid points at once: its time and throughput are shared.
+        record["env_steps_per_second"] = num_points * num_seeds * config.total_steps / run_seconds
+        record["shared_program"] = {"grid_points": num_points, "seeds": num_seeds}
+        records[label] = record
+    timing = {"compile_seconds": compile_seconds, "run_seconds": run_seconds, "grid_points": num_points}
+    return records, timing
+
+
+def main(ablation: Any) -> dict:
+    if ablation.num_seeds <= 0:
+        fail(f"num_seeds: must be a positive integer, got {ablation.num_seeds}")
+    for name in ("exploration", *HParams._fields):
+        if len(getattr(ablation, name)) == 0:
+            fail(f"{name}: give at least one value")
+    per_exploration = guarded(lambda: configs(ablation))
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(ablation.devices)))
+
+    compiled_names: list[str] = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, _, fun_name="", **__: compiled_names.append(fun_name) if event == COMPILE_EVENT else None
+    )
+    records, timings = {}, {}
+    for exploration, points in per_exploration.items():
+        before = len(compiled_names)
+        found, timing = run_exploration(points, ablation, mesh)
+        timing["train_compiles"] = compiled_names[before:].count("jit(train)")
+        records.update(found)
+        timings[exploration] = timing
+        print(
+            f"{exploration}: {timing['grid_points']} settings × {ablation.num_seeds} seeds, "
+            f"compile {timing['compile_seconds']:.1f} s, run {timing['run_seconds']:.1f} s",
+            flush=True,
+        )
+
+    os.makedirs(ablation.out, exist_ok=True)
+    for label, record in records.items():
+        folder = os.path.join(ablation.out, record["config"]["exploration"], _slug(label))
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "metrics.json"), "w") as f:
+            json.dump(record, f, indent=1, allow_nan=False)
+    env = next(iter(records.values()))["config"]["env"]
+    title = f"{env}: {len(records)} settings × {ablation.num_seeds} seeds"
+    rows = summary_rows(records)
+    write_summary(rows, os.path.join(ablation.out, "summary.csv"), os.path.join(ablation.out, "summary.md"), title)
+    plot_settings(records, os.path.join(ablation.out, "returns.png"), title)
+    with open(os.path.join(ablation.out, "timings.json"), "w") as f:
+        json.dump({"device": device_name(mesh.size), "jax_version": jax.__version__, "programs": timings}, f, indent=1)
+    with open(os.path.join(ablation.out, "summary.md")) as f:
+        print(f.read())
+    counts = ", ".join(f"{name} {timing['train_compiles']}" for name, timing in timings.items())
+    print(f"training-program compiles per exploration kind: {counts}")
+    print(f"wrote {ablation.out}/summary.md, summary.csv, returns.png and one metrics.json per setting")
+    return {"records": records, "timings": timings, "rows": rows}
+
+
+def cli() -> None:
+    ablation = guarded(
+        lambda: tyro.cli(Ablation, config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff), description=__doc__)
+    )
+    main(ablation)
+
+
+if __name__ == "__main__":
+    cli()

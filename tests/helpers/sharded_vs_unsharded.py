@@ -1,0 +1,51 @@
+"""Run under ``XLA_FLAGS=--xla_force_host_platform_device_count=8``: trains the tiny config for
+6 seeds (padded to 8) sharded over 8 CPU devices and unsharded, and prints a JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from conftest import TINY  # noqa: E402
+
+from pn_jax import DDPGConfig, make_train, parallel  # noqa: E402
+
+
+def main() -> None:
+    train = make_train(
+        DDPGConfig(**{**TINY, "num_envs": 2, "total_steps": 400, "eval_every": 200, "sigma_spread": 4.0})
+    )
+    keys = jax.random.split(jax.random.key(0), 6)
+    _, plain = jax.jit(jax.vmap(train))(keys)
+
+    mesh = parallel.batch_mesh(parallel.select_devices("all"))
+    run = parallel.sharded_vmap(train, mesh)
+    padded = parallel.prepare((keys,), mesh)
+    _, full = run.jitted(*padded)
+    _, sharded = run(keys)
+    report = {
+        "num_devices": len(jax.devices()),
+        "padded_batch": int(padded[0].shape[0]),
+        "output_devices": len(full.eval_return.sharding.device_set),
+        "shapes_equal": all(
+            np.shape(a) == np.shape(b) for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(sharded), strict=True)
+        ),
+        "max_abs_diff": {},
+        "max_rel_diff": {},
+    }
+    for name in plain._fields:
+        a, b = np.asarray(getattr(plain, name), np.float64), np.asarray(getattr(sharded, name), np.float64)
+        same_nan = bool(np.array_equal(np.isnan(a), np.isnan(b)))
+        a, b = np.nan_to_num(a), np.nan_to_num(b)
+        report["max_abs_diff"][name] = float(np.max(np.abs(a - b))) if same_nan else float("inf")
+        report["max_rel_diff"][name] = float(np.max(np.abs(a - b) / (np.abs(a) + 1e-6))) if same_nan else float("inf")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,8 +6,9 @@ partitioner run each device's slice independently; no cross-device traffic happe
 training. ``B`` is padded up to a multiple of the device count by repeating the last element,
 and the padding is cut off again afterwards.
 
-Several hosts: call ``jax.distributed.initialize()`` first on every host; ``jax.devices()`` then
-lists all of them and the same code shards across the whole cluster.
+Several hosts: every process calls ``jax.distributed.initialize()`` first and then runs the same
+program on the same (full) keys; ``jax.devices()`` lists every host's devices, each process feeds
+its own devices' slices (:func:`shard_batch`) and :func:`gather` collects the outputs.
 
 Usage::
 
@@ -75,9 +76,22 @@ def pad_batch(tree: Any, size: int) -> Any:
 
 
 def shard_batch(tree: Any, mesh: Mesh) -> Any:
-    """Places ``tree`` (leading axis a multiple of the mesh size) split along its leading axis."""
+    """Places ``tree`` (leading axis a multiple of the mesh size) split along its leading axis.
+
+    Every process passes the same full ``tree`` and contributes the slices its own devices hold,
+    so this also builds global arrays when the mesh spans several hosts.
+    """
     sharding = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
-    return jax.device_put(tree, sharding)
+    return jax.tree.map(lambda x: jax.make_array_from_callback(x.shape, sharding, lambda index: x[index]), tree)
+
+
+def gather(tree: Any) -> Any:
+    """Makes sharded outputs fully addressable on every process (a no-op on a single host)."""
+    if jax.process_count() == 1:
+        return tree
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def sharded_vmap(fn: Callable[..., Any], mesh: Mesh) -> Callable[..., Any]:
@@ -93,7 +107,7 @@ def sharded_vmap(fn: Callable[..., Any], mesh: Mesh) -> Callable[..., Any]:
 
     def run(*args):
         batch = jax.tree.leaves(args)[0].shape[0]
-        outputs = jitted(*prepare(args, mesh))
+        outputs = gather(jitted(*prepare(args, mesh)))
         if padded_size(batch, mesh.size) == batch:
             return outputs
         return jax.tree.map(lambda x: x[:batch], outputs)

@@ -274,3 +274,36 @@ def plot_settings(records: dict[str, dict], path: str, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_heatmap(records: dict[str, dict], x_field: str, y_field: str, path: str, title: str) -> None:
+    """Final eval-return IQM over a two-field grid (e.g. σ₀ × δ), one cell per setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    finals = {}
+    for record in records.values():
+        _, values = _series(record, "eval")
+        finals[(record["config"][x_field], record["config"][y_field])] = float(iqm(values[:, -1]))
+    xs, ys = sorted({x for x, _ in finals}), sorted({y for _, y in finals})
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for (x, y), value in finals.items():
+        grid[ys.index(y), xs.index(x)] = value
+    fig, ax = plt.subplots(figsize=(1.2 * len(xs) + 2.5, 1.0 * len(ys) + 1.8), dpi=120)
+    image = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
+    low, high = np.nanmin(grid), np.nanmax(grid)
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            bright = high > low and (grid[i, j] - low) / (high - low) > 0.6
+            ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", color="black" if bright else "white")
+    ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
+    ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
+    ax.set_xlabel(x_field)
+    ax.set_ylabel(y_field)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, label="final eval return (IQM)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

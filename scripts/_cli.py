@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import jax
 
@@ -24,6 +24,33 @@ def guarded(build: Callable[[], T]) -> T:
     except ValueError as err:
         fail(str(err))
         raise  # unreachable
+
+
+def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str) -> tuple[Any, float, float]:
+    """Compiles and runs ``make_train(config)`` vmapped over ``args`` (keys [, hparams]) on ``mesh``.
+
+    Returns:
+      ``(metrics with leading axis B, compile_seconds, run_seconds)``; padding is removed.
+    """
+    import time
+
+    from pn_jax import make_train, parallel
+    from pn_jax.progress import EvalProgress
+
+    batch = jax.tree.leaves(args)[0].shape[0]
+    padded = parallel.prepare(args, mesh)
+    progress = EvalProgress(config.total_steps, padded[0].shape[0], desc=desc, disable=not show_progress)
+    program = parallel.sharded_vmap(make_train(config, progress_fn=progress), mesh)
+    start = time.perf_counter()
+    compiled = program.jitted.lower(*padded).compile()
+    compile_seconds = time.perf_counter() - start
+    progress.start()
+    start = time.perf_counter()
+    _, metrics = jax.block_until_ready(compiled(*padded))
+    metrics = parallel.gather(metrics)
+    run_seconds = time.perf_counter() - start
+    progress.close()
+    return jax.tree.map(lambda x: x[:batch], metrics), compile_seconds, run_seconds
 
 
 def seed_keys(seeds: list[int]) -> jax.Array:

@@ -18,7 +18,6 @@ import itertools
 import json
 import os
 import sys
-import time
 from typing import Annotated, Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -27,12 +26,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import tyro  # noqa: E402
-from _cli import device_name, fail, field_docs, guarded, seed_keys  # noqa: E402
+from _cli import device_name, fail, field_docs, guarded, seed_keys, train_sharded  # noqa: E402
 
-from pn_jax import DDPGConfig, HParams, Metrics, make_train, parallel  # noqa: E402
+from pn_jax import DDPGConfig, HParams, Metrics, parallel  # noqa: E402
 from pn_jax.noise import STRATEGY_HPARAMS  # noqa: E402
-from pn_jax.progress import EvalProgress  # noqa: E402
-from pn_jax.results import metrics_dict, plot_settings, summary_rows, write_summary  # noqa: E402
+from pn_jax.results import metrics_dict, plot_heatmap, plot_settings, summary_rows, write_summary  # noqa: E402
 
 LEARNER_HPARAMS = ("actor_lr", "critic_lr", "tau", "gamma")
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -121,22 +119,11 @@ def run_exploration(points: list[tuple[DDPGConfig, str]], ablation: Any, mesh) -
     num_points, num_seeds = len(points), len(seeds)
     keys = jnp.tile(seed_keys(seeds), num_points)  # [G·S], point-major: the same seeds at every point
     grid = jax.tree.map(lambda *xs: jnp.repeat(jnp.stack(xs), num_seeds), *(c.hparams() for c, _ in points))
-    args = parallel.prepare((keys, grid), mesh)
-    base = points[0][0]
-    progress = EvalProgress(base.total_steps, args[0].shape[0], desc=base.exploration, disable=not ablation.progress)
-    run = parallel.sharded_vmap(make_train(base, progress_fn=progress), mesh)
-    start = time.perf_counter()
-    compiled = run.jitted.lower(*args).compile()
-    compile_seconds = time.perf_counter() - start
-    progress.start()
-    start = time.perf_counter()
-    _, metrics = compiled(*args)
-    metrics = jax.block_until_ready(metrics)
-    run_seconds = time.perf_counter() - start
-    progress.close()
-    metrics = jax.tree.map(
-        lambda x: np.asarray(x)[: num_points * num_seeds].reshape(num_points, num_seeds, *x.shape[1:]), metrics
+    config = points[0][0]
+    metrics, compile_seconds, run_seconds = train_sharded(
+        config, (keys, grid), mesh, ablation.progress, config.exploration
     )
+    metrics = jax.tree.map(lambda x: np.asarray(x).reshape(num_points, num_seeds, *x.shape[1:]), metrics)
     records = {}
     for g, (config, label) in enumerate(points):
         record = metrics_dict(
@@ -193,6 +180,12 @@ def main(ablation: Any) -> dict:
     rows = summary_rows(records)
     write_summary(rows, os.path.join(ablation.out, "summary.csv"), os.path.join(ablation.out, "summary.md"), title)
     plot_settings(records, os.path.join(ablation.out, "returns.png"), title)
+    for exploration, points in per_exploration.items():
+        varied = grid_points(ablation, exploration)[0]["_varied"]
+        if len(varied) == 2:  # a two-way grid also gets a heatmap of the final IQM
+            subset = {label: records[label] for _, label in points}
+            path = os.path.join(ablation.out, f"heatmap_{exploration.replace('+', '_')}.png")
+            plot_heatmap(subset, varied[0], varied[1], path, f"{env}, {exploration}: final eval return IQM")
     with open(os.path.join(ablation.out, "timings.json"), "w") as f:
         json.dump({"device": device_name(mesh.size), "jax_version": jax.__version__, "programs": timings}, f, indent=1)
     with open(os.path.join(ablation.out, "summary.md")) as f:

@@ -3,7 +3,7 @@
 Three measurements, each program compiled once ahead of time and then timed:
 
 * ``compare`` — exploration none (the bare loop) vs gaussian vs param at ``--seeds``, timed in
-  interleaved rounds (best round kept), so a busy machine slows all alike and ratios hold;
+  interleaved rounds in a rotating order (best round kept), so a busy machine slows all alike;
 * ``seed sweep`` — aggregate env-steps/s and updates/s for ``--seed-sweep`` vmapped seeds;
 * ``population sweep`` — one seed, N perturbed actors for N in ``--population-sweep``, at a fixed
   replay ratio of one learner update per ``--env-steps-per-update`` env steps
@@ -128,8 +128,10 @@ def compare(bench: Bench, mesh) -> list[dict]:
             config = DDPGConfig(env=bench.env, exploration=exploration, total_steps=bench.total_steps)
             programs[exploration] = (config, *_compile(config, num_seeds, mesh))
         best = {name: float("inf") for name in programs}
-        for _ in range(bench.rounds):
-            for name, (_, compiled, keys, _) in programs.items():
+        names = list(programs)
+        for round_ in range(bench.rounds):  # rotate the order so no program always runs first
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                _, compiled, keys, _ = programs[name]
                 best[name] = min(best[name], _time(compiled, keys))
         for name, (config, compiled, _, compile_seconds) in programs.items():
             rows.append(_row(config, num_seeds, best[name], compile_seconds, compiled, sweep="compare"))

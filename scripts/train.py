@@ -9,16 +9,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import tyro  # noqa: E402
-from _cli import device_name, fail, guarded, seed_keys  # noqa: E402
+from _cli import device_name, fail, guarded, seed_keys, train_sharded  # noqa: E402
 
-from pn_jax import DDPGConfig, make_train, parallel  # noqa: E402
-from pn_jax.progress import EvalProgress  # noqa: E402
+from pn_jax import DDPGConfig, parallel  # noqa: E402
 from pn_jax.results import check_finite, metrics_dict, save_run, summarize  # noqa: E402
 
 
@@ -43,19 +41,7 @@ def main(config: DDPGConfig, run: Run) -> dict:
         fail(f"num_seeds: must be a positive integer, got {run.num_seeds}")
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices)))
     seeds = list(range(run.seed, run.seed + run.num_seeds))
-    keys = parallel.prepare((seed_keys(seeds),), mesh)
-    progress = EvalProgress(config.total_steps, keys[0].shape[0], desc=config.env, disable=not run.progress)
-    train = parallel.sharded_vmap(make_train(config, progress_fn=progress), mesh)
-
-    start = time.perf_counter()
-    compiled = train.jitted.lower(*keys).compile()
-    compile_seconds = time.perf_counter() - start
-    progress.start()
-    start = time.perf_counter()
-    _, metrics = compiled(*keys)
-    metrics = jax.tree.map(lambda x: x[: len(seeds)], jax.block_until_ready(metrics))
-    run_seconds = time.perf_counter() - start
-    progress.close()
+    metrics, compile_seconds, run_seconds = train_sharded(config, (seed_keys(seeds),), mesh, run.progress, config.env)
 
     record = metrics_dict(
         config,

@@ -4,6 +4,7 @@ module-scoped and configurations kept tiny."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 import pytest
@@ -28,3 +29,14 @@ TINY = dict(
 @pytest.fixture(scope="session")
 def root() -> str:
     return ROOT
+
+
+def run_script(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Runs ``scripts/<script>`` with ``args`` from the repository root, capturing its output."""
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts", script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )

@@ -5,13 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import TINY, run_script
 
 from pn_jax import DDPGConfig, make_train
 from pn_jax.results import bootstrap_ci, iqm, stratified_bootstrap_ci
@@ -23,13 +21,7 @@ TINY_FLAGS = [
 
 
 def run(root, *args, timeout=300):
-    return subprocess.run(
-        [sys.executable, os.path.join(root, "scripts", "ablate.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=root,
-    )
+    return run_script("ablate.py", *args, timeout=timeout)
 
 
 def test_grid_spans_only_the_hyperparameters_a_strategy_reads():
@@ -82,6 +74,7 @@ def test_writes_one_record_per_setting_and_a_summary(ablation):
     assert rows[0].startswith("setting,seeds,final_iqm,ci_low,ci_high") and len(rows) == 6
     assert "| param sigma_init=0.5 target_distance=0.1 | 2 |" in (out / "summary.md").read_text()
     assert (out / "returns.png").stat().st_size > 1000
+    assert (out / "heatmap_param.png").stat().st_size > 1000  # the two-way σ₀ × δ grid
 
 
 def test_grid_point_equals_a_lone_run_with_that_config(ablation):

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from conftest import run_script
 
 
 def run(root, *args, timeout=300):
-    return subprocess.run(
-        [sys.executable, os.path.join(root, "scripts", "train.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=root,
-    )
+    return run_script("train.py", *args, timeout=timeout)
 
 
 @pytest.mark.parametrize(
@@ -31,6 +23,8 @@ def run(root, *args, timeout=300):
         (["--total-steps", "abc"], "total-steps"),
         (["--no-such-flag", "1"], "no-such-flag"),
         (["--num-seeds", "0"], "num_seeds"),
+        (["--devices", "99"], "devices"),
+        (["--updates-per-step", "0.3"], "updates_per_step"),
     ],
 )
 def test_bad_flags_exit_nonzero_with_a_clear_message(root, args, field):

@@ -1,0 +1,51 @@
+"""scripts/bench.py helpers: population configs at a fixed replay ratio, ratio lines, Markdown."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("num_envs,updates_per_step", [(1, 1 / 256), (16, 1 / 16), (256, 1.0), (1024, 4.0)])
+def test_population_configs_keep_one_update_per_256_env_steps(num_envs, updates_per_step):
+    import bench
+
+    config = bench.population_config(bench.Bench(), num_envs)
+    assert config.num_envs == num_envs and config.updates_per_step == pytest.approx(updates_per_step)
+    assert config.total_steps >= bench.Bench().population_steps and config.total_steps % config.steps_per_block == 0
+    learning_steps = config.total_steps - config.learning_starts
+    assert config.num_updates == pytest.approx(learning_steps / 256, rel=0.02)
+
+
+def _row(sweep, exploration, seeds, envs, sps, ups=1.0):
+    return {
+        "sweep": sweep,
+        "exploration": exploration,
+        "num_seeds": seeds,
+        "num_envs": envs,
+        "updates_per_step": ups,
+        "env_steps_per_second": sps,
+        "updates_per_second": sps * ups,
+        "compile_seconds": 7.0,
+        "xla_memory_mb": 12.0,
+    }
+
+
+def test_ratio_lines_and_markdown_table():
+    import bench
+
+    rows = [
+        _row("compare", "none", 8, 1, 6000.0),
+        _row("compare", "param", 8, 1, 5700.0),
+        _row("seeds", "param", 1, 1, 2800.0),
+        _row("seeds", "param", 8, 1, 5600.0),
+        _row("population", "param", 1, 16, 28000.0, 1 / 16),
+    ]
+    lines = bench.ratios(rows)
+    assert lines == [
+        "param / none at 8 seed(s): 0.950",
+        "8 seeds / 1 seed aggregate env-steps/s: 2.00x",
+        "population N=16 (updates_per_step 0.0625) / N=1 with 1 update per step: 10.0x env-steps/s",
+    ]
+    table = bench.markdown({"device": "cpu: test", "jax_version": "0", "results": rows, "ratios": lines})
+    assert "| population | param | 1 | 16 | 0.0625 | 28,000 | 1,750 | 7.0 | 12 |" in table
+    assert table.startswith("Device: cpu: test; jax 0.")

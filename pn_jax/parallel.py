@@ -6,6 +6,11 @@ partitioner run each device's slice independently; no cross-device traffic happe
 training. ``B`` is padded up to a multiple of the device count by repeating the last element,
 and the padding is cut off again afterwards.
 
+On a CPU, XLA runs most kernels of a small program on one thread per device, so a vmapped batch
+leaves the other cores idle. Exposing the host as one device per core, by setting
+``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>`` before JAX starts (the scripts do
+this), lets the batch spread over every core.
+
 Several hosts: every process calls ``jax.distributed.initialize()`` first and then runs the same
 program on the same (full) keys; ``jax.devices()`` lists every host's devices, each process feeds
 its own devices' slices (:func:`shard_batch`) and :func:`gather` collects the outputs.
@@ -30,8 +35,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 BATCH_AXIS = "batch"
 
 
-def select_devices(spec: int | str | None) -> list[jax.Device]:
-    """The first ``spec`` devices of ``jax.devices()``; ``"all"`` or ``None`` for every one.
+def select_devices(spec: int | str | None, batch: int | None = None) -> list[jax.Device]:
+    """The devices to shard over: the first ``spec`` of ``jax.devices()``, or for ``"all"`` / ``None``
+    every one — except that, given the ``batch`` size, ``"all"`` takes the largest count that
+    divides it, so no device trains padding (8 seeds on 6 devices use 4).
 
     Raises:
       ValueError: naming ``devices`` when ``spec`` is not ``"all"`` or an integer in
@@ -39,7 +46,10 @@ def select_devices(spec: int | str | None) -> list[jax.Device]:
     """
     available = jax.devices()
     if spec is None or spec == "all":
-        return list(available)
+        count = len(available)
+        if batch is not None:
+            count = max(d for d in range(1, count + 1) if batch % d == 0)
+        return list(available[:count])
     try:
         count = int(spec)
     except (TypeError, ValueError):

@@ -1,12 +1,45 @@
-"""Helpers shared by the scripts: clean error exits and the device description."""
+"""Helpers shared by the scripts: clean error exits, the device description, the sharded run.
+
+Importing this module exposes a CPU host as one XLA device per core (before JAX starts), so
+``--devices all`` spreads seeds over every core; see :func:`pn_jax.parallel.use_cpu_cores`.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import jax
+_HOST_DEVICE_FLAG = "--xla_force_host_platform_device_count"
+
+
+def use_cpu_cores(count: int | None = None) -> bool:
+    """Exposes the host CPU as ``count`` XLA devices (default: one per core), if still possible.
+
+    XLA runs most kernels of a small program on one thread per device, so a vmapped batch of
+    seeds leaves the other cores idle; sharding it over one device per core uses them all. This
+    must run before JAX initialises its backends (importing gymnax does that), and does nothing
+    if ``XLA_FLAGS`` already sets a host device count. Accelerators are unaffected:
+    ``jax.devices()`` still lists the GPU or TPU when there is one.
+
+    Returns:
+      True if this call set the flag.
+    """
+    from jax._src import xla_bridge
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _HOST_DEVICE_FLAG in flags or xla_bridge.backends_are_initialized():
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {_HOST_DEVICE_FLAG}={count or os.cpu_count() or 1}".strip()
+    return True
+
+
+use_cpu_cores()
+
+import jax  # noqa: E402
+
+from pn_jax import parallel  # noqa: E402
 
 T = TypeVar("T")
 
@@ -34,7 +67,7 @@ def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str) -> 
     """
     import time
 
-    from pn_jax import make_train, parallel
+    from pn_jax import make_train
     from pn_jax.progress import EvalProgress
 
     batch = jax.tree.leaves(args)[0].shape[0]
@@ -63,8 +96,6 @@ def device_name(count: int | None = None) -> str:
     devices = jax.devices()[:count] if count else jax.devices()
     kind = devices[0].device_kind
     if devices[0].platform == "cpu":
-        import os
-
         model = ""
         try:
             with open("/proc/cpuinfo") as f:

@@ -150,7 +150,7 @@ def main(ablation: Any) -> dict:
         if len(getattr(ablation, name)) == 0:
             fail(f"{name}: give at least one value")
     per_exploration = guarded(lambda: configs(ablation))
-    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(ablation.devices)))
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(ablation.devices, ablation.num_seeds)))
 
     compiled_names: list[str] = []
     jax.monitoring.register_event_duration_secs_listener(

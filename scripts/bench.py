@@ -85,9 +85,10 @@ def _device_peak_mb() -> float | None:
     return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
 
 
-def _row(config: DDPGConfig, num_seeds: int, seconds: float, compile_seconds: float, compiled, **extra) -> dict:
+def _row(config: DDPGConfig, num_seeds: int, seconds: float, compile_seconds: float, compiled, mesh, **extra) -> dict:
     row = {
         "exploration": config.exploration,
+        "devices": mesh.size,
         "num_seeds": num_seeds,
         "num_envs": config.num_envs,
         "updates_per_step": config.updates_per_step,
@@ -101,7 +102,7 @@ def _row(config: DDPGConfig, num_seeds: int, seconds: float, compile_seconds: fl
         **extra,
     }
     print(
-        f"{row['exploration']:>15} seeds={num_seeds:<4} N={config.num_envs:<5} "
+        f"{row['exploration']:>15} devices={mesh.size} seeds={num_seeds:<4} N={config.num_envs:<5} "
         f"{row['env_steps_per_second']:>10.0f} env-steps/s {row['updates_per_second']:>8.0f} updates/s"
         f"  compile {compile_seconds:5.1f} s",
         flush=True,
@@ -134,18 +135,21 @@ def compare(bench: Bench, mesh) -> list[dict]:
                 _, compiled, keys, _ = programs[name]
                 best[name] = min(best[name], _time(compiled, keys))
         for name, (config, compiled, _, compile_seconds) in programs.items():
-            rows.append(_row(config, num_seeds, best[name], compile_seconds, compiled, sweep="compare"))
+            rows.append(_row(config, num_seeds, best[name], compile_seconds, compiled, mesh, sweep="compare"))
     return rows
 
 
 def seed_sweep(bench: Bench, mesh) -> list[dict]:
-    """Aggregate throughput of the standard loop (param noise, 1 env) for growing seed counts."""
+    """Aggregate throughput of the standard loop (param noise, 1 env) for growing seed counts,
+    on one device and (when the mesh has more) sharded over all of them."""
     config = DDPGConfig(env=bench.env, total_steps=bench.sweep_steps, eval_every=bench.sweep_steps)
+    meshes = [parallel.batch_mesh(mesh.devices.flat[:1])] + ([mesh] if mesh.size > 1 else [])
     rows = []
-    for num_seeds in bench.seed_sweep:
-        compiled, keys, compile_seconds = _compile(config, num_seeds, mesh)
-        seconds = _time(compiled, keys, bench.sweep_rounds)
-        rows.append(_row(config, num_seeds, seconds, compile_seconds, compiled, sweep="seeds"))
+    for sweep_mesh in meshes:
+        for num_seeds in bench.seed_sweep:
+            compiled, keys, compile_seconds = _compile(config, num_seeds, sweep_mesh)
+            seconds = _time(compiled, keys, bench.sweep_rounds)
+            rows.append(_row(config, num_seeds, seconds, compile_seconds, compiled, sweep_mesh, sweep="seeds"))
     return rows
 
 
@@ -166,12 +170,14 @@ def population_config(bench: Bench, num_envs: int) -> DDPGConfig:
 
 
 def population_sweep(bench: Bench, mesh) -> list[dict]:
+    """One seed (so one device) with a growing population of perturbed actors."""
+    one = parallel.batch_mesh(mesh.devices.flat[:1])
     rows = []
     for num_envs in bench.population_sweep:
         config = population_config(bench, num_envs)
-        compiled, keys, compile_seconds = _compile(config, 1, mesh)
+        compiled, keys, compile_seconds = _compile(config, 1, one)
         seconds = _time(compiled, keys, bench.sweep_rounds)
-        rows.append(_row(config, 1, seconds, compile_seconds, compiled, sweep="population"))
+        rows.append(_row(config, 1, seconds, compile_seconds, compiled, one, sweep="population"))
     return rows
 
 
@@ -185,10 +191,15 @@ def ratios(rows: list[dict]) -> list[str]:
         if name != "none" and ("none", seeds) in compare_rows:
             lines.append(f"{name} / none at {seeds} seed(s): {sps / compare_rows[('none', seeds)]:.3f}")
     sweep = [r for r in rows if r["sweep"] == "seeds"]
-    for r in sweep[1:]:
-        gain = r["env_steps_per_second"] / sweep[0]["env_steps_per_second"]
-        lines.append(f"{r['num_seeds']} seeds / {sweep[0]['num_seeds']} seed aggregate env-steps/s: {gain:.2f}x")
-    single = next((r for r in sweep if r["num_seeds"] == 1), None)
+    base = next((r for r in sweep if r["devices"] == 1 and r["num_seeds"] == 1), None)
+    for r in sweep:
+        if base and r is not base:
+            gain = r["env_steps_per_second"] / base["env_steps_per_second"]
+            lines.append(
+                f"{r['num_seeds']} seeds on {r['devices']} device(s) / 1 seed on 1 device, aggregate env-steps/s: "
+                f"{gain:.2f}x"
+            )
+    single = base
     for r in (r for r in rows if r["sweep"] == "population" and r["num_envs"] > 1 and single):
         gain = r["env_steps_per_second"] / single["env_steps_per_second"]
         lines.append(
@@ -205,12 +216,13 @@ def markdown(record: dict) -> str:
     lines = [
         f"Device: {record['device']}; jax {record['jax_version']}.",
         "",
-        "| sweep | exploration | seeds | N | updates/step | env-steps/s | updates/s | compile s | XLA MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| sweep | exploration | devices | seeds | N | updates/step | env-steps/s | updates/s | compile s | XLA MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in record["results"]:
         lines.append(
-            f"| {r['sweep']} | {r['exploration']} | {r['num_seeds']} | {r['num_envs']} | {r['updates_per_step']:g} | "
+            f"| {r['sweep']} | {r['exploration']} | {r['devices']} | {r['num_seeds']} | {r['num_envs']} "
+            f"| {r['updates_per_step']:g} | "
             f"{r['env_steps_per_second']:,.0f} | {r['updates_per_second']:,.0f} | {r['compile_seconds']:.1f} | "
             f"{mb(r['xla_memory_mb'])} |"
         )

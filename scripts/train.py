@@ -39,7 +39,7 @@ class Run:
 def main(config: DDPGConfig, run: Run) -> dict:
     if run.num_seeds <= 0:
         fail(f"num_seeds: must be a positive integer, got {run.num_seeds}")
-    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices)))
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices, run.num_seeds)))
     seeds = list(range(run.seed, run.seed + run.num_seeds))
     metrics, compile_seconds, run_seconds = train_sharded(config, (seed_keys(seeds),), mesh, run.progress, config.env)
 

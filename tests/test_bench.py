@@ -16,9 +16,10 @@ def test_population_configs_keep_one_update_per_256_env_steps(num_envs, updates_
     assert config.num_updates == pytest.approx(learning_steps / 256, rel=0.02)
 
 
-def _row(sweep, exploration, seeds, envs, sps, ups=1.0):
+def _row(sweep, exploration, seeds, envs, sps, ups=1.0, devices=1):
     return {
         "sweep": sweep,
+        "devices": devices,
         "exploration": exploration,
         "num_seeds": seeds,
         "num_envs": envs,
@@ -38,14 +39,16 @@ def test_ratio_lines_and_markdown_table():
         _row("compare", "param", 8, 1, 5700.0),
         _row("seeds", "param", 1, 1, 2800.0),
         _row("seeds", "param", 8, 1, 5600.0),
+        _row("seeds", "param", 8, 1, 11200.0, devices=2),
         _row("population", "param", 1, 16, 28000.0, 1 / 16),
     ]
     lines = bench.ratios(rows)
     assert lines == [
         "param / none at 8 seed(s): 0.950",
-        "8 seeds / 1 seed aggregate env-steps/s: 2.00x",
+        "8 seeds on 1 device(s) / 1 seed on 1 device, aggregate env-steps/s: 2.00x",
+        "8 seeds on 2 device(s) / 1 seed on 1 device, aggregate env-steps/s: 4.00x",
         "population N=16 (updates_per_step 0.0625) / N=1 with 1 update per step: 10.0x env-steps/s",
     ]
     table = bench.markdown({"device": "cpu: test", "jax_version": "0", "results": rows, "ratios": lines})
-    assert "| population | param | 1 | 16 | 0.0625 | 28,000 | 1,750 | 7.0 | 12 |" in table
+    assert "| population | param | 1 | 1 | 16 | 0.0625 | 28,000 | 1,750 | 7.0 | 12 |" in table
     assert table.startswith("Device: cpu: test; jax 0.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from conftest import run_script
@@ -51,5 +52,7 @@ def test_train_writes_metrics_csv_and_figure(root, tmp_path):
     assert len(record["sigma"]["step"]) == 6 and len(record["sigma"]["value"][1]) == 6
     assert set(record) >= {"jax_version", "device", "compile_seconds", "run_seconds", "env_steps_per_second"}
     assert record["env_steps_per_second"] > 0
+    if (os.cpu_count() or 1) > 1:  # the scripts expose one XLA device per core and shard seeds over them
+        assert record["device"].endswith(f"{os.cpu_count()} XLA devices"), record["device"]
     assert (out / "metrics.csv").read_text().startswith("metric,seed,step,value")
     assert (out / "returns.png").stat().st_size > 1000

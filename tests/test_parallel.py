@@ -19,6 +19,7 @@ def test_select_devices_all_and_counts():
     assert parallel.select_devices("all") == jax.devices()
     assert parallel.select_devices(None) == jax.devices()
     assert parallel.select_devices("1") == jax.devices()[:1]
+    assert len(parallel.select_devices("all", batch=7)) in {d for d in range(1, 8) if 7 % d == 0}
 
 
 @pytest.mark.parametrize("spec", ["0", "-1", "two", "1.5", "", True])
@@ -55,6 +56,7 @@ def test_sharded_over_8_cpu_devices_equals_unsharded(root):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["num_devices"] == 8 and report["padded_batch"] == 8 and report["output_devices"] == 8
+    assert report["all_fitted_to_batch"] == [6, 6, 7, 8, 3]  # largest device count dividing the batch
     assert report["shapes_equal"]
     # Same keys, same program per seed; only XLA's batch-size-dependent float rounding may differ
     # (the same tolerance as vmapped seed k vs the lone run with key k).

@@ -32,6 +32,7 @@ def main() -> None:
         "num_devices": len(jax.devices()),
         "padded_batch": int(padded[0].shape[0]),
         "output_devices": len(full.eval_return.sharding.device_set),
+        "all_fitted_to_batch": [len(parallel.select_devices("all", b)) for b in (6, 12, 7, 16, 9)],
         "shapes_equal": all(
             np.shape(a) == np.shape(b) for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(sharded), strict=True)
         ),

@@ -109,22 +109,23 @@ def sharded_vmap(fn: Callable[..., Any], mesh: Mesh) -> Callable[..., Any]:
 
     The returned function takes batched arguments with one common leading size ``B`` (any ``B``:
     it pads to a multiple of the mesh size and strips the padding from the outputs). Its
-    ``lower(*args)`` returns the lowered program for the *padded* arguments, for ahead-of-time
-    compilation; :func:`prepare` builds those arguments.
+    ``jitted`` attribute is the underlying program, which takes the *padded* arguments that
+    :func:`prepare` builds (e.g. for ``jitted.lower(*prepare(args, mesh)).compile()``).
     """
     sharding = NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
     jitted = jax.jit(jax.vmap(fn), in_shardings=sharding, out_shardings=sharding)
 
     def run(*args):
         batch = jax.tree.leaves(args)[0].shape[0]
-        outputs = gather(jitted(*prepare(args, mesh)))
-        if padded_size(batch, mesh.size) == batch:
-            return outputs
-        return jax.tree.map(lambda x: x[:batch], outputs)
+        return unpad(gather(jitted(*prepare(args, mesh))), batch)
 
     run.jitted = jitted  # type: ignore[attr-defined]
-    run.lower = lambda *args: jitted.lower(*prepare(args, mesh))  # type: ignore[attr-defined]
     return run
+
+
+def unpad(tree: Any, batch: int) -> Any:
+    """Cuts every leaf's leading axis back to ``batch`` (the inverse of :func:`pad_batch`)."""
+    return jax.tree.map(lambda x: x if x.shape[0] == batch else x[:batch], tree)
 
 
 def prepare(args: tuple, mesh: Mesh) -> tuple:

@@ -1,7 +1,7 @@
 """Helpers shared by the scripts: clean error exits, the device description, the sharded run.
 
 Importing this module exposes a CPU host as one XLA device per core (before JAX starts), so
-``--devices all`` spreads seeds over every core; see :func:`pn_jax.parallel.use_cpu_cores`.
+``--devices all`` spreads seeds over every core; see :func:`use_cpu_cores`.
 """
 
 from __future__ import annotations
@@ -59,6 +59,23 @@ def guarded(build: Callable[[], T]) -> T:
         raise  # unreachable
 
 
+def compile_sharded(config, args: tuple, mesh, progress_fn=None) -> tuple[Any, tuple, float]:
+    """Compiles ``make_train(config)`` vmapped over ``args`` (keys [, hparams]) and sharded on ``mesh``.
+
+    Returns:
+      ``(compiled program, its padded and sharded arguments, compile_seconds)``.
+    """
+    import time
+
+    from pn_jax import make_train
+
+    padded = parallel.prepare(args, mesh)
+    program = parallel.sharded_vmap(make_train(config, progress_fn=progress_fn), mesh)
+    start = time.perf_counter()
+    compiled = program.jitted.lower(*padded).compile()
+    return compiled, padded, time.perf_counter() - start
+
+
 def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str) -> tuple[Any, float, float]:
     """Compiles and runs ``make_train(config)`` vmapped over ``args`` (keys [, hparams]) on ``mesh``.
 
@@ -67,23 +84,19 @@ def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str) -> 
     """
     import time
 
-    from pn_jax import make_train
     from pn_jax.progress import EvalProgress
 
     batch = jax.tree.leaves(args)[0].shape[0]
-    padded = parallel.prepare(args, mesh)
-    progress = EvalProgress(config.total_steps, padded[0].shape[0], desc=desc, disable=not show_progress)
-    program = parallel.sharded_vmap(make_train(config, progress_fn=progress), mesh)
-    start = time.perf_counter()
-    compiled = program.jitted.lower(*padded).compile()
-    compile_seconds = time.perf_counter() - start
+    padded_batch = parallel.padded_size(batch, mesh.size)
+    progress = EvalProgress(config.total_steps, padded_batch, desc=desc, disable=not show_progress)
+    compiled, padded, compile_seconds = compile_sharded(config, args, mesh, progress)
     progress.start()
     start = time.perf_counter()
     _, metrics = jax.block_until_ready(compiled(*padded))
     metrics = parallel.gather(metrics)
     run_seconds = time.perf_counter() - start
     progress.close()
-    return jax.tree.map(lambda x: x[:batch], metrics), compile_seconds, run_seconds
+    return parallel.unpad(metrics, batch), compile_seconds, run_seconds
 
 
 def seed_keys(seeds: list[int]) -> jax.Array:

@@ -68,25 +68,38 @@ def _ablation_class() -> type:
 Ablation = _ablation_class()
 
 
+def _grid_fields(exploration: str) -> list[str]:
+    """The hyper-parameters one exploration's grid spans: the learner's and the strategy's own."""
+    used = STRATEGY_HPARAMS.get(exploration, ())  # an unknown name fails in DDPGConfig below
+    return [n for n in HParams._fields if n in LEARNER_HPARAMS or n in used]
+
+
+def varied_fields(ablation: Any, exploration: str) -> list[str]:
+    """The grid fields given more than one value (they name the settings)."""
+    return [n for n in _grid_fields(exploration) if len(getattr(ablation, n)) > 1]
+
+
 def grid_points(ablation: Any, exploration: str) -> list[dict[str, Any]]:
     """The settings for one exploration: the product of the grid values it reads (others: first value)."""
-    used = [n for n in HParams._fields if n in LEARNER_HPARAMS or n in STRATEGY_HPARAMS[exploration]]
+    used = _grid_fields(exploration)
     fixed = {n: getattr(ablation, n)[0] for n in HParams._fields if n not in used}
-    varied = [n for n in used if len(getattr(ablation, n)) > 1]
     return [
-        dict(fixed, **dict(zip(used, values, strict=True)), _varied=varied)
+        dict(fixed, **dict(zip(used, values, strict=True)))
         for values in itertools.product(*(getattr(ablation, n) for n in used))
     ]
 
 
-def setting_label(exploration: str, point: dict[str, Any]) -> str:
+def setting_label(exploration: str, point: dict[str, Any], varied: list[str]) -> str:
     """e.g. ``param sigma_init=0.1 target_distance=0.2`` (only the varied fields)."""
-    parts = [f"{n}={point[n]:g}" for n in point["_varied"]]
-    return " ".join([exploration, *parts])
+    return " ".join([exploration, *(f"{n}={point[n]:g}" for n in varied)])
 
 
-def configs(ablation: Any) -> dict[str, list[DDPGConfig]]:
-    """Validated configs, per exploration, one per grid point (ValueError names the bad field)."""
+def configs(ablation: Any) -> dict[str, list[tuple[DDPGConfig, str]]]:
+    """Validated ``(config, label)`` pairs, per exploration, one per grid point.
+
+    Raises:
+      ValueError: naming the first invalid field (via :class:`DDPGConfig`).
+    """
     static = {
         f.name: getattr(ablation, f.name)
         for f in dataclasses.fields(DDPGConfig)
@@ -94,17 +107,10 @@ def configs(ablation: Any) -> dict[str, list[DDPGConfig]]:
     }
     out = {}
     for exploration in dict.fromkeys(ablation.exploration):
-        points = grid_points(ablation, exploration) if exploration in STRATEGY_HPARAMS else [{"_varied": []}]
+        varied = varied_fields(ablation, exploration)
         out[exploration] = [
-            (
-                DDPGConfig(
-                    **static,
-                    exploration=exploration,
-                    **{n: v for n, v in p.items() if n != "_varied"},
-                ),
-                setting_label(exploration, p),
-            )
-            for p in points
+            (DDPGConfig(**static, exploration=exploration, **point), setting_label(exploration, point, varied))
+            for point in grid_points(ablation, exploration)
         ]
     return out
 
@@ -181,7 +187,7 @@ def main(ablation: Any) -> dict:
     write_summary(rows, os.path.join(ablation.out, "summary.csv"), os.path.join(ablation.out, "summary.md"), title)
     plot_settings(records, os.path.join(ablation.out, "returns.png"), title)
     for exploration, points in per_exploration.items():
-        varied = grid_points(ablation, exploration)[0]["_varied"]
+        varied = varied_fields(ablation, exploration)
         if len(varied) == 2:  # a two-way grid also gets a heatmap of the final IQM
             subset = {label: records[label] for _, label in points}
             path = os.path.join(ablation.out, f"heatmap_{exploration.replace('+', '_')}.png")

@@ -27,9 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import tyro  # noqa: E402
-from _cli import device_name, guarded  # noqa: E402
+from _cli import compile_sharded, device_name, guarded  # noqa: E402
 
-from pn_jax import DDPGConfig, make_train, parallel  # noqa: E402
+from pn_jax import DDPGConfig, parallel  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,11 +65,7 @@ class Bench:
 
 
 def _compile(config: DDPGConfig, num_seeds: int, mesh) -> tuple:
-    keys = parallel.prepare((jax.random.split(jax.random.key(0), num_seeds),), mesh)
-    run = parallel.sharded_vmap(make_train(config), mesh)
-    start = time.perf_counter()
-    compiled = run.jitted.lower(*keys).compile()
-    return compiled, keys, time.perf_counter() - start
+    return compile_sharded(config, (jax.random.split(jax.random.key(0), num_seeds),), mesh)
 
 
 def _memory_mb(compiled) -> float | None:

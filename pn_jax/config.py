@@ -88,6 +88,10 @@ class DDPGConfig:
     """evaluate the unperturbed actor every this many steps."""
     eval_episodes: int = 10
     """deterministic evaluation episodes per seed at each evaluation."""
+    coverage_steps: int = 0
+    """histogram the states visited in the first this many env steps on the env's 2-D state plane (0: off)."""
+    coverage_bins: int = 40
+    """cells per axis of that coverage histogram."""
 
     def __post_init__(self) -> None:
         if isinstance(self.hidden_sizes, list):
@@ -159,10 +163,11 @@ def validate(config: DDPGConfig) -> None:
         "adapt_every",
         "eval_every",
         "eval_episodes",
+        "coverage_bins",
     ):
         value = getattr(config, name)
         _require(_is_int(value) and value > 0, name, f"must be a positive integer, got {value!r}")
-    for name in ("learning_starts", "resample_every"):
+    for name in ("learning_starts", "resample_every", "coverage_steps"):
         value = getattr(config, name)
         _require(_is_int(value) and value >= 0, name, f"must be a non-negative integer, got {value!r}")
     _require(

@@ -9,24 +9,164 @@ bootstrap through a time limit (truncation) but never through a terminal state.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
 import gymnax
 import jax
 import jax.numpy as jnp
-from gymnax.environments import spaces
+import numpy as np
+from gymnax.environments import environment, spaces
+from gymnax.environments.classic_control import pendulum
+
+GoalFn = Callable[[jax.Array], jax.Array]
+
+
+class SparseReward(environment.Environment):
+    """Wraps a gymnax environment so that it rewards only a goal region of observation space.
+
+    The reward of a step is ``1`` when ``goal(next_obs)`` holds and ``0`` otherwise; dynamics,
+    observations, time limit and auto-reset are the wrapped environment's. With
+    ``terminate_on_goal`` the episode also ends on reaching the goal; ``start(key, params) ->
+    (obs, state)`` replaces the wrapped environment's start-state distribution.
+
+    Example::
+
+        upright = lambda obs: obs[..., 0] > jnp.cos(0.2)     # Pendulum obs = (cos θ, sin θ, θ̇)
+        env = SparseReward(gymnax.make("Pendulum-v1")[0], upright)
+    """
+
+    def __init__(
+        self,
+        base: environment.Environment,
+        goal: GoalFn,
+        terminate_on_goal: bool = False,
+        start: Callable[[chex.PRNGKey, Any], tuple[jax.Array, Any]] | None = None,
+    ):
+        super().__init__()
+        self.base, self.goal, self.terminate_on_goal, self.start = base, goal, terminate_on_goal, start
+
+    @property
+    def default_params(self):
+        return self.base.default_params
+
+    def step_env(self, key, state, action, params):
+        obs, state, _, terminated, info = self.base.step_env(key, state, action, params)
+        reached = self.goal(obs)
+        if self.terminate_on_goal:
+            terminated = terminated | reached
+        return obs, state, reached.astype(jnp.float32), terminated, info
+
+    def reset_env(self, key, params):
+        return self.base.reset_env(key, params) if self.start is None else self.start(key, params)
+
+    def is_truncated(self, state, params):
+        return self.base.is_truncated(state, params)
+
+    def action_space(self, params):
+        return self.base.action_space(params)
+
+    def observation_space(self, params):
+        return self.base.observation_space(params)
+
+    def state_space(self, params):
+        return self.base.state_space(params)
+
+    def get_obs(self, state, params=None, key=None):
+        return self.base.get_obs(state, params, key) if params is not None else self.base.get_obs(state)
+
+    @property
+    def num_actions(self) -> int:
+        return self.base.num_actions
+
+    @property
+    def name(self) -> str:
+        return f"Sparse{self.base.name}"
+
+
+class Goal(NamedTuple):
+    """What counts as reaching the goal of a sparse task, and as solving it.
+
+    Attributes:
+      reward_above: a step whose reward exceeds this reached the goal (MountainCar's +100 flag).
+      solved_return: a deterministic evaluation return above this solves the task.
+    """
+
+    reward_above: float
+    solved_return: float
+
+
+class Plane(NamedTuple):
+    """A 2-D view of the state for coverage histograms: ``features(obs [..., O]) -> [..., 2]``."""
+
+    features: Callable[[jax.Array], jax.Array]
+    low: tuple[float, float]
+    high: tuple[float, float]
+    labels: tuple[str, str]
+
+
+def _pendulum_plane(obs: jax.Array) -> jax.Array:
+    return jnp.stack([jnp.arctan2(obs[..., 1], obs[..., 0]), obs[..., 2]], axis=-1)
+
+
+SPARSE_PENDULUM_TOLERANCE = 0.2
+"""SparsePendulum-v1 rewards steps with the pole within this many radians of upright."""
+
+
+def _sparse_pendulum() -> tuple[SparseReward, Any]:
+    """Pendulum swing-up that rewards only being upright, starting from hanging still.
+
+    The start is θ = π ± 0.05, θ̇ = ±0.05 (gymnax's Pendulum starts anywhere, often already near
+    upright, which leaves nothing to explore). The maximum torque cannot lift the pole directly:
+    it must be pumped back and forth, so the reward is only found by a consistent swing.
+    """
+    base, params = gymnax.make("Pendulum-v1")
+
+    def hanging(key, params):
+        theta, theta_dot = jax.random.uniform(key, (2,), minval=-0.05, maxval=0.05)
+        state = pendulum.EnvState(theta=jnp.pi + theta, theta_dot=theta_dot, last_u=jnp.zeros(()), time=0)
+        return base.get_obs(state), state
+
+    upright = lambda obs: obs[..., 0] > jnp.cos(SPARSE_PENDULUM_TOLERANCE)  # noqa: E731
+    return SparseReward(base, upright, start=hanging), params
+
+
+SPARSE_ENVS: dict[str, Callable[[], tuple[SparseReward, Any]]] = {"SparsePendulum-v1": _sparse_pendulum}
+"""Sparse-reward variants of gymnax environments: ``name -> () -> (env, params)``."""
+
+GOALS: dict[str, Goal] = {
+    "MountainCarContinuous-v0": Goal(reward_above=0.0, solved_return=90.0),
+    "SparsePendulum-v1": Goal(reward_above=0.0, solved_return=100.0),
+}
+"""Sparse tasks: what reaching the goal and solving mean (dense tasks have none)."""
+
+PLANES: dict[str, Plane] = {
+    "MountainCarContinuous-v0": Plane(lambda obs: obs[..., :2], (-1.2, -0.07), (0.6, 0.07), ("position", "velocity")),
+    "Pendulum-v1": Plane(_pendulum_plane, (-jnp.pi, -8.0), (jnp.pi, 8.0), ("angle", "angular velocity")),
+    "SparsePendulum-v1": Plane(_pendulum_plane, (-jnp.pi, -8.0), (jnp.pi, 8.0), ("angle", "angular velocity")),
+}
+"""State planes for coverage histograms, per environment."""
 
 CONTINUOUS_ENVS: tuple[str, ...] = (
     "Pendulum-v1",
     "MountainCarContinuous-v0",
+    *SPARSE_ENVS,
     "Reacher-misc",
     "Swimmer-misc",
     "PointRobot-misc",
 )
 """gymnax environments with a ``Box`` action space that DDPG-style learners can drive."""
 
-KNOWN_ENVS: tuple[str, ...] = tuple(gymnax.registered_envs)
+KNOWN_ENVS: tuple[str, ...] = (*gymnax.registered_envs, *SPARSE_ENVS)
+
+
+def make_gymnax(name: str) -> tuple[environment.Environment, Any]:
+    """``gymnax.make`` that also knows the sparse variants in :data:`SPARSE_ENVS`."""
+    if name in SPARSE_ENVS:
+        return SPARSE_ENVS[name]()
+    return gymnax.make(name)
 
 
 class Env(NamedTuple):
@@ -40,6 +180,9 @@ class Env(NamedTuple):
       action_dim: action size.
       action_low, action_high: ``[action_dim]`` bounds in environment units.
       max_steps: episode time limit.
+      goal: what reaching the goal and solving mean, for sparse tasks (else None).
+      plane: the 2-D state view for coverage histograms (None: the first two observations,
+        within the observation bounds when those are finite).
     """
 
     name: str
@@ -50,6 +193,8 @@ class Env(NamedTuple):
     action_low: jax.Array
     action_high: jax.Array
     max_steps: int
+    goal: Goal | None
+    plane: Plane
 
 
 class Step(NamedTuple):
@@ -70,7 +215,7 @@ class Step(NamedTuple):
 
 def is_continuous(name: str) -> bool:
     """Whether a registered gymnax environment has a continuous (``Box``) action space."""
-    env, params = gymnax.make(name)
+    env, params = make_gymnax(name)
     return isinstance(env.action_space(params), spaces.Box)
 
 
@@ -82,7 +227,7 @@ def make(name: str) -> Env:
     """
     if name not in KNOWN_ENVS:
         raise ValueError(f"env: unknown environment {name!r}; choose one of {', '.join(CONTINUOUS_ENVS)}")
-    env, params = gymnax.make(name)
+    env, params = make_gymnax(name)
     space = env.action_space(params)
     if not isinstance(space, spaces.Box):
         raise ValueError(f"env: {name!r} has a discrete action space; DDPG needs one of {', '.join(CONTINUOUS_ENVS)}")
@@ -94,12 +239,28 @@ def make(name: str) -> Env:
         name=name,
         env=env,
         params=params,
-        obs_dim=int(jnp.prod(jnp.array(obs_shape))),
+        obs_dim=math.prod(obs_shape),
         action_dim=int(shape[0]),
         action_low=low,
         action_high=high,
         max_steps=int(params.max_steps_in_episode),
+        goal=GOALS.get(name),
+        plane=PLANES.get(name) or _default_plane(env.observation_space(params)),
     )
+
+
+def _default_plane(space: Any) -> Plane:
+    """The first two observations, within the observation bounds where those are sensible."""
+    low = np.broadcast_to(np.asarray(space.low, np.float64), space.shape).reshape(-1)
+    high = np.broadcast_to(np.asarray(space.high, np.float64), space.shape).reshape(-1)
+    low, high = np.resize(low, 2), np.resize(high, 2)  # a 1-D observation is paired with itself
+    bounded = (np.abs(low) < 1e6) & (np.abs(high) < 1e6)
+    low, high = np.where(bounded, low, -1.0), np.where(bounded, high, 1.0)
+
+    def features(obs: jax.Array) -> jax.Array:  # obs [..., O], flattened observations
+        return obs[..., np.arange(2) % obs.shape[-1]]
+
+    return Plane(features, (float(low[0]), float(low[1])), (float(high[0]), float(high[1])), ("obs[0]", "obs[1]"))
 
 
 def to_env_action(env: Env, action: jax.Array) -> jax.Array:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from pn_jax import envs
 from pn_jax.train import Metrics
 
 
@@ -86,6 +87,29 @@ def stratified_bootstrap_ci(
     return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
 
 
+def wilson_ci(successes: np.ndarray, trials: int, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion ``successes / trials`` (element-wise)."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = np.asarray(successes, dtype=np.float64) / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z / (1 + z * z / trials) * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def success_curve(first_steps: Sequence[int | None], steps: np.ndarray) -> np.ndarray:
+    """Fraction of seeds that had reached the goal by each of ``steps`` (``None``: never)."""
+    reached = np.array([np.inf if s is None else s for s in first_steps], dtype=np.float64)
+    return np.mean(reached[None, :] <= np.asarray(steps, dtype=np.float64)[:, None], axis=1)
+
+
+def coverage_fraction(counts: np.ndarray) -> np.ndarray:
+    """Fraction of state-plane cells visited at least once, per seed (``counts [S, C, C]``)."""
+    counts = np.asarray(counts)
+    return np.mean(counts.reshape(counts.shape[0], -1) > 0, axis=1)
+
+
 def _to_list(x: np.ndarray) -> Any:
     """JSON-safe nested lists: NaN and inf become null."""
     arr = np.asarray(x, dtype=np.float64)
@@ -124,7 +148,30 @@ def metrics_dict(
             "value": _to_list(m["train_episode_return"]),
         },
         "nonfinite_step": [int(s) for s in m["nonfinite_step"]],
+        **_exploration_records(config, m),
     }
+
+
+def _exploration_records(config: Any, m: dict[str, np.ndarray]) -> dict:
+    """``goal`` (sparse tasks) and ``coverage`` (when ``coverage_steps > 0``) parts of metrics.json."""
+    env = envs.make(config.env)
+    out = {}
+    if env.goal is not None:
+        out["goal"] = {
+            "reward_above": env.goal.reward_above,
+            "solved_return": env.goal.solved_return,
+            "first_step": [None if s < 0 else int(s) for s in m["first_goal_step"]],
+            "hits": {"step": m["log_step"][0].astype(int).tolist(), "value": m["goal_hits"].astype(int).tolist()},
+        }
+    if config.coverage_steps:
+        out["coverage"] = {
+            "steps": int(config.coverage_steps),
+            "labels": list(env.plane.labels),
+            "low": [float(x) for x in env.plane.low],
+            "high": [float(x) for x in env.plane.high],
+            "counts": m["coverage"].astype(int).tolist(),  # [S][x bin][y bin]
+        }
+    return out
 
 
 def check_finite(metrics: Metrics, seeds: Sequence[int]) -> None:

@@ -34,7 +34,7 @@ from pn_jax import envs
 from pn_jax.agents.ddpg import DDPGInfo, DDPGState, make_ddpg
 from pn_jax.config import DDPGConfig, HParams
 from pn_jax.networks import Actor, Critic
-from pn_jax.noise import make_exploration
+from pn_jax.noise import STRATEGY_HPARAMS, Exploration, make_exploration
 from pn_jax.replay import Transition, make_replay
 
 ProgressFn = Callable[[jax.Array, jax.Array], None]
@@ -50,6 +50,9 @@ class TrainState(NamedTuple):
     obs: jax.Array  # [N, O] observation to act on
     episode_return: jax.Array  # [N] return of the running episode
     last_return: jax.Array  # [N] return of the last finished episode (NaN before the first)
+    goal_hits: jax.Array  # [] int32 goal-reaching steps so far in this block (sparse tasks)
+    first_goal_step: jax.Array  # [] int32 env steps until the goal was first reached, -1 if not yet
+    coverage: jax.Array  # [C, C] int32 visits per cell of the env's state plane ([0, 0] when off)
     nonfinite_step: jax.Array  # [] int32: first env step with a non-finite loss, -1 if none
     key: chex.PRNGKey
 
@@ -65,6 +68,9 @@ class Metrics(NamedTuple):
     train_episode_return: jax.Array  # [L] mean over envs of the last finished episode return
     critic_loss: jax.Array  # [L] mean critic loss over the block (0 during warm-up)
     actor_loss: jax.Array  # [L]
+    goal_hits: jax.Array  # [L] steps in the block whose reward reached the goal (sparse tasks; else 0)
+    first_goal_step: jax.Array  # [] env steps until the goal was first reached (any env), -1 if never
+    coverage: jax.Array  # [C, C] visits of the first coverage_steps env steps on the state plane
     nonfinite_step: jax.Array  # [] first env step with a non-finite loss, -1 if none
 
 
@@ -92,6 +98,7 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
     learning_starts = config.learning_starts // num_envs  # in vector steps
     update_period, updates_per_round = config.update_period, config.updates_per_round
     steps_per_block = config.adapt_every * update_period  # in vector steps
+    coverage_bins = config.coverage_bins if config.coverage_steps else 0
 
     def evaluate(key: chex.PRNGKey, actor_params: Any) -> jax.Array:
         """Mean return of ``eval_episodes`` full deterministic episodes of the unperturbed actor."""
@@ -114,18 +121,7 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
         hp = config.hparams() if hparams is None else hparams
         chex.assert_shape(jax.tree.leaves(hp), ())
         agent = make_ddpg(actor, critic, hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
-        exploration = make_exploration(
-            config.exploration,
-            agent.actor_apply,
-            env.action_dim,
-            sigma_init=hp.sigma_init,
-            target_distance=hp.target_distance,
-            adapt_alpha=hp.adapt_alpha,
-            resample_every=hp.resample_every,
-            sigma_spread=hp.sigma_spread,
-            action_noise_std=hp.action_noise_std,
-            ou_theta=hp.ou_theta,
-        )
+        exploration = make_config_exploration(config, agent.actor_apply, env.action_dim, hp)
 
         agent_key, env_key, explore_key, loop_key = jax.random.split(key, 4)
         obs, env_state = envs.reset(env_key, env, num_envs)
@@ -139,6 +135,9 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
             obs=obs,
             episode_return=jnp.zeros((num_envs,), jnp.float32),
             last_return=jnp.full((num_envs,), jnp.nan, jnp.float32),
+            goal_hits=jnp.zeros((), jnp.int32),
+            first_goal_step=jnp.array(-1, jnp.int32),
+            coverage=jnp.zeros((coverage_bins, coverage_bins), jnp.int32),
             nonfinite_step=jnp.array(-1, jnp.int32),
             key=loop_key,
         )
@@ -159,6 +158,13 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
             )
             done = s.terminated | s.truncated
             episode_return = ts.episode_return + s.reward
+            if env.goal is not None:
+                hits = jnp.sum(s.reward > env.goal.reward_above, dtype=jnp.int32)
+                first = jnp.where((ts.first_goal_step < 0) & (hits > 0), (t + 1) * num_envs, ts.first_goal_step)
+                ts = ts._replace(goal_hits=ts.goal_hits + hits, first_goal_step=first.astype(jnp.int32))
+            if config.coverage_steps:
+                counted = t * num_envs + jnp.arange(num_envs) < config.coverage_steps
+                ts = ts._replace(coverage=_histogram_add(ts.coverage, env.plane, ts.obs, counted))
             new_state = ts._replace(
                 exploration=exploration.reset(reset_key, ts.exploration, actor_params, done),
                 replay=replay_state,
@@ -215,8 +221,9 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
                 jnp.nanmean(ts.last_return),
                 jnp.mean(infos.critic_loss),
                 jnp.mean(infos.actor_loss),
+                ts.goal_hits,
             )
-            return ts._replace(exploration=explore_state, key=key), log
+            return ts._replace(exploration=explore_state, goal_hits=jnp.zeros_like(ts.goal_hits), key=key), log
 
         def chunk(ts: TrainState, c: jax.Array):
             ts, logs = jax.lax.scan(block, ts, c * blocks_per_eval + jnp.arange(blocks_per_eval))
@@ -228,7 +235,7 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
             return ts._replace(key=key), (eval_step, eval_return, logs)
 
         state, (eval_step, eval_return, logs) = jax.lax.scan(chunk, state, jnp.arange(num_evals))
-        log_step, sigma, distance, train_return, critic_loss, actor_loss = (x.reshape(-1) for x in logs)
+        log_step, sigma, distance, train_return, critic_loss, actor_loss, goal_hits = (x.reshape(-1) for x in logs)
         metrics = Metrics(
             eval_step=eval_step,
             eval_return=eval_return,
@@ -238,8 +245,32 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
             train_episode_return=train_return,
             critic_loss=critic_loss,
             actor_loss=actor_loss,
+            goal_hits=goal_hits,
+            first_goal_step=state.first_goal_step,
+            coverage=state.coverage,
             nonfinite_step=state.nonfinite_step,
         )
         return state, metrics
 
     return train
+
+
+def make_config_exploration(
+    config: DDPGConfig, actor_apply: Callable, action_dim: int, hparams: HParams
+) -> Exploration:
+    """The exploration strategy ``config.exploration`` with its hyper-parameters from ``hparams``."""
+    return make_exploration(
+        config.exploration,
+        actor_apply,
+        action_dim,
+        **{name: getattr(hparams, name) for name in STRATEGY_HPARAMS[config.exploration]},
+    )
+
+
+def _histogram_add(counts: jax.Array, plane: envs.Plane, obs: jax.Array, counted: jax.Array) -> jax.Array:
+    """Adds ``obs [N, O]`` (where ``counted [N]``) to ``counts [C, C]`` over ``plane``; outliers clip to the edge."""
+    bins = counts.shape[0]
+    low, high = jnp.asarray(plane.low, jnp.float32), jnp.asarray(plane.high, jnp.float32)
+    cell = jnp.floor((plane.features(obs) - low) / (high - low) * bins).astype(jnp.int32)
+    cell = jnp.clip(cell, 0, bins - 1)
+    return counts.at[cell[:, 0], cell[:, 1]].add(counted.astype(jnp.int32))

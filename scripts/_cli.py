@@ -59,8 +59,11 @@ def guarded(build: Callable[[], T]) -> T:
         raise  # unreachable
 
 
-def compile_sharded(config, args: tuple, mesh, progress_fn=None) -> tuple[Any, tuple, float]:
+def compile_sharded(config, args: tuple, mesh, progress_fn=None, build=None) -> tuple[Any, tuple, float]:
     """Compiles ``make_train(config)`` vmapped over ``args`` (keys [, hparams]) and sharded on ``mesh``.
+
+    ``build(config, progress_fn) -> fn`` replaces ``make_train`` to compile a per-seed function
+    that also does other work; ``fn`` must return ``(state, outputs)`` like ``train``.
 
     Returns:
       ``(compiled program, its padded and sharded arguments, compile_seconds)``.
@@ -70,17 +73,18 @@ def compile_sharded(config, args: tuple, mesh, progress_fn=None) -> tuple[Any, t
     from pn_jax import make_train
 
     padded = parallel.prepare(args, mesh)
-    program = parallel.sharded_vmap(make_train(config, progress_fn=progress_fn), mesh)
+    program = parallel.sharded_vmap((build or make_train)(config, progress_fn=progress_fn), mesh)
     start = time.perf_counter()
     compiled = program.jitted.lower(*padded).compile()
     return compiled, padded, time.perf_counter() - start
 
 
-def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str) -> tuple[Any, float, float]:
+def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str, build=None) -> tuple[Any, float, float]:
     """Compiles and runs ``make_train(config)`` vmapped over ``args`` (keys [, hparams]) on ``mesh``.
 
     Returns:
-      ``(metrics with leading axis B, compile_seconds, run_seconds)``; padding is removed.
+      ``(metrics with leading axis B, compile_seconds, run_seconds)``; padding is removed. With
+      ``build`` (see :func:`compile_sharded`), its function's ``outputs`` take the place of metrics.
     """
     import time
 
@@ -89,7 +93,7 @@ def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str) -> 
     batch = jax.tree.leaves(args)[0].shape[0]
     padded_batch = parallel.padded_size(batch, mesh.size)
     progress = EvalProgress(config.total_steps, padded_batch, desc=desc, disable=not show_progress)
-    compiled, padded, compile_seconds = compile_sharded(config, args, mesh, progress)
+    compiled, padded, compile_seconds = compile_sharded(config, args, mesh, progress, build)
     progress.start()
     start = time.perf_counter()
     _, metrics = jax.block_until_ready(compiled(*padded))
@@ -97,6 +101,21 @@ def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str) -> 
     run_seconds = time.perf_counter() - start
     progress.close()
     return parallel.unpad(metrics, batch), compile_seconds, run_seconds
+
+
+def run_record(config, metrics, seeds: list[int], mesh, compile_seconds: float, run_seconds: float) -> dict:
+    """The ``metrics.json`` record of ``metrics`` (leading axis: seeds) trained on ``mesh``."""
+    from pn_jax.results import metrics_dict
+
+    return metrics_dict(
+        config,
+        metrics,
+        seeds,
+        jax_version=jax.__version__,
+        device=device_name(mesh.size),
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
+    )
 
 
 def seed_keys(seeds: list[int]) -> jax.Array:

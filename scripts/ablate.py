@@ -26,11 +26,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import tyro  # noqa: E402
-from _cli import device_name, fail, field_docs, guarded, seed_keys, train_sharded  # noqa: E402
+from _cli import device_name, fail, field_docs, guarded, run_record, seed_keys, train_sharded  # noqa: E402
 
 from pn_jax import DDPGConfig, HParams, Metrics, parallel  # noqa: E402
 from pn_jax.noise import STRATEGY_HPARAMS  # noqa: E402
-from pn_jax.results import metrics_dict, plot_heatmap, plot_settings, summary_rows, write_summary  # noqa: E402
+from pn_jax.results import plot_heatmap, plot_settings, summary_rows, write_summary  # noqa: E402
 
 LEARNER_HPARAMS = ("actor_lr", "critic_lr", "tau", "gamma")
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -132,15 +132,7 @@ def run_exploration(points: list[tuple[DDPGConfig, str]], ablation: Any, mesh) -
     metrics = jax.tree.map(lambda x: np.asarray(x).reshape(num_points, num_seeds, *x.shape[1:]), metrics)
     records = {}
     for g, (config, label) in enumerate(points):
-        record = metrics_dict(
-            config,
-            Metrics(*(x[g] for x in metrics)),
-            seeds,
-            jax_version=jax.__version__,
-            device=device_name(mesh.size),
-            compile_seconds=compile_seconds,
-            run_seconds=run_seconds,
-        )
+        record = run_record(config, Metrics(*(x[g] for x in metrics)), seeds, mesh, compile_seconds, run_seconds)
         # The program trained all grid points at once: its time and throughput are shared.
         record["env_steps_per_second"] = num_points * num_seeds * config.total_steps / run_seconds
         record["shared_program"] = {"grid_points": num_points, "seeds": num_seeds}

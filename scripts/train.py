@@ -12,12 +12,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import jax  # noqa: E402
 import tyro  # noqa: E402
-from _cli import device_name, fail, guarded, seed_keys, train_sharded  # noqa: E402
+from _cli import fail, guarded, run_record, seed_keys, train_sharded  # noqa: E402
 
 from pn_jax import DDPGConfig, parallel  # noqa: E402
-from pn_jax.results import check_finite, metrics_dict, save_run, summarize  # noqa: E402
+from pn_jax.results import check_finite, save_run, summarize  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,15 +42,7 @@ def main(config: DDPGConfig, run: Run) -> dict:
     seeds = list(range(run.seed, run.seed + run.num_seeds))
     metrics, compile_seconds, run_seconds = train_sharded(config, (seed_keys(seeds),), mesh, run.progress, config.env)
 
-    record = metrics_dict(
-        config,
-        metrics,
-        seeds,
-        jax_version=jax.__version__,
-        device=device_name(mesh.size),
-        compile_seconds=compile_seconds,
-        run_seconds=run_seconds,
-    )
+    record = run_record(config, metrics, seeds, mesh, compile_seconds, run_seconds)
     paths = save_run(record, run.out)
     print(summarize(record))
     print(

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from pn_jax import envs
-from pn_jax.noise import EXPLORATIONS
+from pn_jax.noise import DQN_EXPLORATIONS, EXPLORATIONS
 
 
 class HParams(NamedTuple):
@@ -33,8 +33,38 @@ class HParams(NamedTuple):
     sigma_spread: jax.Array
 
 
+class _Schedule:
+    """How a run's env steps split into update rounds and σ-adaptation blocks (shared by configs)."""
+
+    @property
+    def update_period(self) -> int:
+        """Vector steps per update round: ``U`` when ``updates_per_step == 1/U``, else 1."""
+        return max(1, round(1.0 / self.updates_per_step)) if self.updates_per_step < 1 else 1
+
+    @property
+    def updates_per_round(self) -> int:
+        """Learner updates at the end of each update round: ``k`` when ``updates_per_step == k``, else 1."""
+        return round(self.updates_per_step) if self.updates_per_step >= 1 else 1
+
+    @property
+    def steps_per_block(self) -> int:
+        """Environment steps between σ adaptations: ``adapt_every`` rounds of ``update_period × num_envs``."""
+        return self.adapt_every * self.update_period * self.num_envs
+
+    @property
+    def num_updates(self) -> int:
+        """Learner updates per seed over the whole run (rounds that start after warm-up, times k)."""
+        rounds = self.total_steps // (self.update_period * self.num_envs)
+        warmup_rounds = -(-(self.learning_starts // self.num_envs) // self.update_period)
+        return (rounds - warmup_rounds) * self.updates_per_round
+
+    def replace(self, **changes):
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
 @dataclasses.dataclass(frozen=True)
-class DDPGConfig:
+class DDPGConfig(_Schedule):
     """DDPG with a pluggable exploration strategy; defaults learn Pendulum-v1 in 20k steps.
 
     Step counts are environment steps per seed, summed over the ``num_envs`` parallel copies.
@@ -102,31 +132,122 @@ class DDPGConfig:
         """The dynamic hyper-parameters as float32 scalars."""
         return HParams(*(jnp.asarray(float(getattr(self, f)), jnp.float32) for f in HParams._fields))
 
-    @property
-    def update_period(self) -> int:
-        """Vector steps per update round: ``U`` when ``updates_per_step == 1/U``, else 1."""
-        return max(1, round(1.0 / self.updates_per_step)) if self.updates_per_step < 1 else 1
 
-    @property
-    def updates_per_round(self) -> int:
-        """Learner updates at the end of each update round: ``k`` when ``updates_per_step == k``, else 1."""
-        return round(self.updates_per_step) if self.updates_per_step >= 1 else 1
+class DQNHParams(NamedTuple):
+    """Dynamic hyper-parameters of :class:`DQNConfig`, each a float32 array (scalar or ``[G]``)."""
 
-    @property
-    def steps_per_block(self) -> int:
-        """Environment steps between σ adaptations: ``adapt_every`` rounds of ``update_period × num_envs``."""
-        return self.adapt_every * self.update_period * self.num_envs
+    lr: jax.Array
+    tau: jax.Array
+    gamma: jax.Array
+    sigma_init: jax.Array
+    adapt_alpha: jax.Array
+    resample_every: jax.Array
+    epsilon_start: jax.Array
+    epsilon_end: jax.Array
+    epsilon_decay_steps: jax.Array
+    param_epsilon: jax.Array
 
-    @property
-    def num_updates(self) -> int:
-        """Learner updates per seed over the whole run (rounds that start after warm-up, times k)."""
-        rounds = self.total_steps // (self.update_period * self.num_envs)
-        warmup_rounds = -(-(self.learning_starts // self.num_envs) // self.update_period)
-        return (rounds - warmup_rounds) * self.updates_per_round
 
-    def replace(self, **changes) -> DDPGConfig:
-        """A validated copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+@dataclasses.dataclass(frozen=True)
+class DQNConfig(_Schedule):
+    """DQN with parameter noise or ε-greedy; defaults learn CartPole-v1.
+
+    Step counts are environment steps per seed, summed over the ``num_envs`` parallel copies.
+    """
+
+    env: str = "CartPole-v1"
+    """gymnax environment with discrete actions (DeepSea-<N>: the chain of length N)."""
+    exploration: str = "param"
+    """one of param, egreedy."""
+    total_steps: int = 50_000
+    """environment steps per seed (all parallel envs together)."""
+    num_envs: int = 1
+    """parallel environments; under parameter noise each acts with its own perturbed Q-network."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer widths of the Q-network."""
+    layer_norm: bool = True
+    """LayerNorm after each hidden layer (never perturbed)."""
+    double_dqn: bool = True
+    """double-DQN targets: the online network picks the next action, the target network values it."""
+    batch_size: int = 128
+    """replay batch size for each update and for σ adaptation."""
+    buffer_size: int = 50_000
+    """replay capacity in transitions."""
+    learning_starts: int = 1_000
+    """uniform random actions and no updates for this many steps."""
+    lr: float = 5e-4
+    """Adam learning rate (gradients clipped to global norm 10)."""
+    tau: float = 0.005
+    """Polyak coefficient of the target network."""
+    gamma: float = 0.99
+    """discount."""
+    sigma_init: float = 0.1
+    """initial parameter-noise σ."""
+    adapt_alpha: float = 1.01
+    """σ ← σ/α when the KL distance exceeds δ, σ·α below (1 keeps σ fixed)."""
+    adapt_every: int = 50
+    """adapt σ every this many update rounds."""
+    resample_every: int = 0
+    """0: new perturbation at each episode end; K > 0: every K steps of that env."""
+    epsilon_start: float = 1.0
+    """ε of the linear schedule at step 0 (ε-greedy acts with it; parameter noise sets δ from it)."""
+    epsilon_end: float = 0.05
+    """ε after epsilon_decay_steps."""
+    epsilon_decay_steps: int = 10_000
+    """env steps over which ε anneals linearly."""
+    param_epsilon: float = 0.01
+    """small ε-greedy kept alongside parameter noise."""
+    updates_per_step: float = 1.0
+    """learner updates per vector step: an integer k ≥ 1, or 1/U (one update every U vector steps)."""
+    eval_every: int = 5_000
+    """evaluate the greedy unperturbed Q-network every this many steps."""
+    eval_episodes: int = 10
+    """greedy evaluation episodes per seed at each evaluation."""
+    coverage_steps: int = 0
+    """histogram the states visited in the first this many env steps on the env's 2-D state plane (0: off)."""
+    coverage_bins: int = 40
+    """cells per axis of that coverage histogram."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden_sizes, list):
+            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        validate_dqn(self)
+
+    def hparams(self) -> DQNHParams:
+        """The dynamic hyper-parameters as float32 scalars."""
+        return DQNHParams(*(jnp.asarray(float(getattr(self, f)), jnp.float32) for f in DQNHParams._fields))
+
+
+def validate_dqn(config: DQNConfig) -> None:
+    """Raises ``ValueError`` naming the first invalid field of a :class:`DQNConfig`."""
+    _require(
+        envs.is_known(config.env),
+        "env",
+        f"unknown environment {config.env!r}; choose one of {', '.join(envs.DISCRETE_ENVS)}",
+    )
+    _require(
+        not envs.is_continuous(config.env),
+        "env",
+        f"{config.env!r} has continuous actions; DQN needs one of {', '.join(envs.DISCRETE_ENVS)}",
+    )
+    _require(
+        config.exploration in DQN_EXPLORATIONS,
+        "exploration",
+        f"unknown DQN strategy {config.exploration!r}; choose one of {', '.join(DQN_EXPLORATIONS)}",
+    )
+    _require(isinstance(config.double_dqn, bool), "double_dqn", f"must be a bool, got {config.double_dqn!r}")
+    _validate_schedule(config)
+    for name in ("lr", "sigma_init"):
+        value = getattr(config, name)
+        _require(_is_real(value) and value > 0, name, f"must be > 0, got {value!r}")
+    for name in ("epsilon_start", "epsilon_end", "param_epsilon"):
+        value = getattr(config, name)
+        _require(_is_real(value) and 0 <= value <= 1, name, f"must be in [0, 1], got {value!r}")
+    _require(
+        _is_int(config.epsilon_decay_steps) and config.epsilon_decay_steps > 0,
+        "epsilon_decay_steps",
+        f"must be a positive integer, got {config.epsilon_decay_steps!r}",
+    )
 
 
 def _require(ok: bool, field: str, message: str) -> None:
@@ -141,7 +262,7 @@ def _is_int(value) -> bool:
 def validate(config: DDPGConfig) -> None:
     """Raises ``ValueError`` naming the first invalid field and what it accepts."""
     _require(
-        isinstance(config.env, str) and config.env in envs.KNOWN_ENVS,
+        envs.is_known(config.env),
         "env",
         f"unknown environment {config.env!r}; choose one of {', '.join(envs.CONTINUOUS_ENVS)}",
     )
@@ -155,6 +276,25 @@ def validate(config: DDPGConfig) -> None:
         "exploration",
         f"unknown strategy {config.exploration!r}; choose one of {', '.join(EXPLORATIONS)}",
     )
+    _validate_schedule(config)
+    for name in ("actor_lr", "critic_lr", "sigma_init", "target_distance"):
+        value = getattr(config, name)
+        _require(_is_real(value) and value > 0, name, f"must be > 0, got {value!r}")
+    _require(
+        _is_real(config.sigma_spread) and config.sigma_spread >= 1,
+        "sigma_spread",
+        f"must be >= 1 (1: one shared σ), got {config.sigma_spread!r}",
+    )
+    _require(
+        _is_real(config.action_noise_std) and config.action_noise_std >= 0,
+        "action_noise_std",
+        f"must be >= 0, got {config.action_noise_std!r}",
+    )
+    _require(_is_real(config.ou_theta) and config.ou_theta > 0, "ou_theta", f"must be > 0, got {config.ou_theta!r}")
+
+
+def _validate_schedule(config) -> None:
+    """Checks the fields both configs share: sizes, step counts and how they divide."""
     for name in (
         "total_steps",
         "num_envs",
@@ -178,20 +318,12 @@ def validate(config: DDPGConfig) -> None:
         f"must be a non-empty tuple of positive integers, got {config.hidden_sizes!r}",
     )
     _require(isinstance(config.layer_norm, bool), "layer_norm", f"must be a bool, got {config.layer_norm!r}")
-    for name in ("actor_lr", "critic_lr", "sigma_init", "target_distance"):
-        value = getattr(config, name)
-        _require(_is_real(value) and value > 0, name, f"must be > 0, got {value!r}")
     _require(_is_real(config.tau) and 0 < config.tau <= 1, "tau", f"must be in (0, 1], got {config.tau!r}")
     _require(_is_real(config.gamma) and 0 <= config.gamma <= 1, "gamma", f"must be in [0, 1], got {config.gamma!r}")
     _require(
         _is_real(config.adapt_alpha) and config.adapt_alpha >= 1,
         "adapt_alpha",
         f"must be >= 1 (1 keeps σ fixed), got {config.adapt_alpha!r}",
-    )
-    _require(
-        _is_real(config.sigma_spread) and config.sigma_spread >= 1,
-        "sigma_spread",
-        f"must be >= 1 (1: one shared σ), got {config.sigma_spread!r}",
     )
     ups = config.updates_per_step
     _require(
@@ -201,12 +333,6 @@ def validate(config: DDPGConfig) -> None:
         "updates_per_step",
         f"must be a positive integer k or a fraction 1/U (e.g. 0.0625 = 1/16), got {ups!r}",
     )
-    _require(
-        _is_real(config.action_noise_std) and config.action_noise_std >= 0,
-        "action_noise_std",
-        f"must be >= 0, got {config.action_noise_std!r}",
-    )
-    _require(_is_real(config.ou_theta) and config.ou_theta > 0, "ou_theta", f"must be > 0, got {config.ou_theta!r}")
     _require(
         config.batch_size <= config.buffer_size,
         "batch_size",

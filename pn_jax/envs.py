@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import environment, spaces
+from gymnax.environments.bsuite.deep_sea import DeepSea
 from gymnax.environments.classic_control import pendulum
 
 GoalFn = Callable[[jax.Array], jax.Array]
@@ -159,13 +160,47 @@ CONTINUOUS_ENVS: tuple[str, ...] = (
 )
 """gymnax environments with a ``Box`` action space that DDPG-style learners can drive."""
 
+DISCRETE_ENVS: tuple[str, ...] = (
+    "CartPole-v1",
+    "Acrobot-v1",
+    "MountainCar-v0",
+    "DeepSea-<N>",
+    "Breakout-MinAtar",
+    "Freeway-MinAtar",
+    "Asterix-MinAtar",
+    "SpaceInvaders-MinAtar",
+)
+"""gymnax environments with a ``Discrete`` action space for DQN; ``DeepSea-<N>`` is a chain of length N."""
+
 KNOWN_ENVS: tuple[str, ...] = (*gymnax.registered_envs, *SPARSE_ENVS)
+
+DEEP_SEA_GOAL = Goal(reward_above=0.5, solved_return=0.5)
+"""DeepSea pays +1 only at the bottom-right cell, reached by going right at every step."""
+
+
+def _deep_sea_size(name: str) -> int:
+    """N for ``DeepSea-<N>`` (N ≥ 2), else 0."""
+    prefix, _, size = name.partition("-")
+    return int(size) if prefix == "DeepSea" and size.isdigit() and int(size) >= 2 else 0
+
+
+def is_known(name: str) -> bool:
+    """Whether :func:`make` can build ``name``."""
+    return isinstance(name, str) and (name in KNOWN_ENVS or _deep_sea_size(name) > 0)
 
 
 def make_gymnax(name: str) -> tuple[environment.Environment, Any]:
-    """``gymnax.make`` that also knows the sparse variants in :data:`SPARSE_ENVS`."""
+    """``gymnax.make`` that also knows :data:`SPARSE_ENVS` and ``DeepSea-<N>``.
+
+    ``DeepSea-<N>`` is bsuite's deep-sea chain of size N with a fixed action map (``right`` is
+    always action 1, ``randomize_actions=False``): N steps per episode, +1 only after going right
+    N times, a small cost for each right step.
+    """
     if name in SPARSE_ENVS:
         return SPARSE_ENVS[name]()
+    if size := _deep_sea_size(name):
+        env = DeepSea(size=size)
+        return env, env.default_params.replace(randomize_actions=False)
     return gymnax.make(name)
 
 
@@ -183,6 +218,7 @@ class Env(NamedTuple):
       goal: what reaching the goal and solving mean, for sparse tasks (else None).
       plane: the 2-D state view for coverage histograms (None: the first two observations,
         within the observation bounds when those are finite).
+      num_actions: ``|A|`` of a discrete action space; 0 for a continuous one.
     """
 
     name: str
@@ -195,6 +231,7 @@ class Env(NamedTuple):
     max_steps: int
     goal: Goal | None
     plane: Plane
+    num_actions: int = 0
 
 
 class Step(NamedTuple):
@@ -219,21 +256,32 @@ def is_continuous(name: str) -> bool:
     return isinstance(env.action_space(params), spaces.Box)
 
 
-def make(name: str) -> Env:
-    """Builds the :class:`Env` record for a continuous gymnax environment.
+def make(name: str, discrete: bool = False) -> Env:
+    """Builds the :class:`Env` record for a gymnax environment.
+
+    Args:
+      name: a gymnax name, a sparse variant (:data:`SPARSE_ENVS`) or ``DeepSea-<N>``.
+      discrete: expect a discrete action space (DQN) instead of a continuous one (DDPG).
 
     Raises:
-      ValueError: unknown name, or an environment whose actions are not continuous.
+      ValueError: unknown name, or an action space of the other kind.
     """
-    if name not in KNOWN_ENVS:
-        raise ValueError(f"env: unknown environment {name!r}; choose one of {', '.join(CONTINUOUS_ENVS)}")
+    valid = DISCRETE_ENVS if discrete else CONTINUOUS_ENVS
+    if not is_known(name):
+        raise ValueError(f"env: unknown environment {name!r}; choose one of {', '.join(valid)}")
     env, params = make_gymnax(name)
     space = env.action_space(params)
-    if not isinstance(space, spaces.Box):
-        raise ValueError(f"env: {name!r} has a discrete action space; DDPG needs one of {', '.join(CONTINUOUS_ENVS)}")
-    shape = space.shape if len(space.shape) else (1,)
-    low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), shape)
-    high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), shape)
+    if discrete != isinstance(space, spaces.Discrete):
+        kind = "a discrete" if isinstance(space, spaces.Discrete) else "a continuous"
+        needs = "DQN" if discrete else "DDPG"
+        raise ValueError(f"env: {name!r} has {kind} action space; {needs} needs one of {', '.join(valid)}")
+    if discrete:
+        shape, num_actions = (1,), int(space.n)
+        low, high = jnp.zeros(shape), jnp.full(shape, num_actions - 1.0)
+    else:
+        shape, num_actions = space.shape if len(space.shape) else (1,), 0
+        low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), shape)
+        high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), shape)
     obs_shape = env.observation_space(params).shape
     return Env(
         name=name,
@@ -244,8 +292,9 @@ def make(name: str) -> Env:
         action_low=low,
         action_high=high,
         max_steps=int(params.max_steps_in_episode),
-        goal=GOALS.get(name),
+        goal=GOALS.get(name) or (DEEP_SEA_GOAL if _deep_sea_size(name) else None),
         plane=PLANES.get(name) or _default_plane(env.observation_space(params)),
+        num_actions=num_actions,
     )
 
 
@@ -277,11 +326,11 @@ def reset(key: chex.PRNGKey, env: Env, num_envs: int) -> tuple[jax.Array, Any]:
 
 
 def step(key: chex.PRNGKey, env: Env, state: Any, action: jax.Array) -> Step:
-    """Steps every copy with normalised ``action [N, A]``; auto-resets finished episodes."""
+    """Steps every copy with normalised ``action [N, A]`` (discrete: ``[N]`` ints); auto-resets finished episodes."""
     num_envs = action.shape[0]
-    chex.assert_shape(action, (num_envs, env.action_dim))
+    chex.assert_shape(action, (num_envs,) if env.num_actions else (num_envs, env.action_dim))
     keys = jax.random.split(key, num_envs)
-    env_action = to_env_action(env, action)
+    env_action = action if env.num_actions else to_env_action(env, action)
     obs, state, reward, terminated, truncated, info = jax.vmap(env.env.step, in_axes=(0, 0, 0, None))(
         keys, state, env_action, env.params
     )

@@ -66,3 +66,19 @@ class Critic(nn.Module):
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
         x = MLP(self.hidden_sizes, self.layer_norm)(jnp.concatenate([obs, action], axis=-1))
         return nn.Dense(1, kernel_init=_final_init(), bias_init=_final_init())(x)[..., 0]
+
+
+class QNetwork(nn.Module):
+    """Action values ``Q(s, ·)``: ``obs [..., O] -> [..., |A|]``, LayerNorm per hidden layer if asked.
+
+    Parameter noise perturbs this network itself (its Dense kernels and biases, never LayerNorm),
+    and the agent acts greedily on the perturbed values.
+    """
+
+    num_actions: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    layer_norm: bool = True
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return nn.Dense(self.num_actions)(MLP(self.hidden_sizes, self.layer_norm)(obs))

@@ -387,6 +387,123 @@ def param_plus_gaussian(param: Exploration, std: jax.Array | float) -> Explorati
     return param._replace(act=act)
 
 
+# --------------------------------------------------------------------------------------------
+# Discrete actions (DQN)
+# --------------------------------------------------------------------------------------------
+
+DQN_EXPLORATIONS: tuple[str, ...] = ("param", "egreedy")
+
+DQN_STRATEGY_HPARAMS: dict[str, tuple[str, ...]] = {
+    "param": (
+        "sigma_init",
+        "adapt_alpha",
+        "resample_every",
+        "epsilon_start",
+        "epsilon_end",
+        "epsilon_decay_steps",
+        "param_epsilon",
+    ),  # fmt: skip
+    "egreedy": ("epsilon_start", "epsilon_end", "epsilon_decay_steps"),
+}
+"""The keyword arguments of :func:`make_dqn_exploration` each strategy reads."""
+
+
+def linear_epsilon(step: jax.Array, start: jax.Array | float, end: jax.Array | float, decay_steps) -> jax.Array:
+    """ε decaying linearly from ``start`` to ``end`` over ``decay_steps`` env steps, then constant."""
+    fraction = jnp.clip(step / jnp.maximum(decay_steps, 1.0), 0.0, 1.0)
+    return start + fraction * (end - start)
+
+
+def _epsilon_greedy_actions(key: chex.PRNGKey, q_values: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """``argmax Q`` per row of ``q_values [N, |A|]``, replaced by a uniform action with probability ε."""
+    explore_key, action_key = jax.random.split(key)
+    random_actions = jax.random.randint(action_key, q_values.shape[:1], 0, q_values.shape[-1])
+    explore = jax.random.uniform(explore_key, q_values.shape[:1]) < epsilon
+    return jnp.where(explore, random_actions, jnp.argmax(q_values, axis=-1)).astype(jnp.int32)
+
+
+class EpsilonState(NamedTuple):
+    step: jax.Array  # [] int32 env steps taken (all N envs), drives the ε schedule
+
+
+class DQNParamNoiseState(NamedTuple):
+    noise: ParamNoiseState
+    step: jax.Array  # [] int32 env steps taken, drives δ through the ε schedule
+
+
+def epsilon_greedy(q_apply: ApplyFn, epsilon_start=1.0, epsilon_end=0.05, epsilon_decay_steps=10_000) -> Exploration:
+    """ε-greedy on ``Q(s, ·)`` with ε annealed linearly over env steps (the DQN baseline)."""
+
+    def init(key, params, num_envs):
+        return EpsilonState(step=jnp.zeros((), jnp.int32))
+
+    def act(key, state, params, obs):
+        epsilon = linear_epsilon(state.step, epsilon_start, epsilon_end, epsilon_decay_steps)
+        return _epsilon_greedy_actions(key, q_apply(params, obs), epsilon)
+
+    def reset(key, state, params, done):
+        return EpsilonState(step=state.step + done.shape[0])
+
+    def adapt(key, state, params, obs):
+        epsilon = linear_epsilon(state.step, epsilon_start, epsilon_end, epsilon_decay_steps)
+        return state, ExplorationStats(sigma=epsilon, distance=epsilon)
+
+    return Exploration(init, act, reset, adapt)
+
+
+def dqn_param_noise(
+    q_apply: ApplyFn,
+    num_actions: int,
+    sigma_init=0.1,
+    adapt_alpha=1.01,
+    resample_every=0,
+    epsilon_start=1.0,
+    epsilon_end=0.05,
+    epsilon_decay_steps=10_000,
+    param_epsilon=0.01,
+) -> Exploration:
+    """Parameter noise for DQN (Plappert et al., 2018, sec. 3.2): act greedily on a perturbed Q-network.
+
+    Each environment acts with its own ``θ̃ = θ + σ·ε`` (LayerNorm untouched), redrawn per episode
+    (or every ``resample_every`` steps), plus ε-greedy with a small fixed ``param_epsilon``. σ is
+    adapted so that ``KL(softmax Q ‖ softmax Q̃)`` on a replay batch tracks the ε-greedy-matched
+    target ``δ = −log(1 − ε + ε/|A|)`` of the annealed ε schedule at the current step.
+    """
+    base = param_noise(q_apply, sigma_init, 0.0, adapt_alpha, resample_every)
+
+    def init(key, params, num_envs):
+        return DQNParamNoiseState(noise=base.init(key, params, num_envs), step=jnp.zeros((), jnp.int32))
+
+    def act(key, state, params, obs):
+        perturbed_q = base.act(None, state.noise, params, obs)
+        return _epsilon_greedy_actions(key, perturbed_q, param_epsilon)
+
+    def reset(key, state, params, done):
+        return DQNParamNoiseState(base.reset(key, state.noise, params, done), state.step + done.shape[0])
+
+    def refresh(key, state, params):
+        return state._replace(noise=base.refresh(key, state.noise, params))
+
+    def adapt(key, state, params, obs):
+        probe = perturb(key, params, state.noise.sigma)
+        distance = kl_distance(q_apply, params, probe, obs)
+        epsilon = linear_epsilon(state.step, epsilon_start, epsilon_end, epsilon_decay_steps)
+        target = dqn_target_distance(epsilon, num_actions)
+        sigma = adapt_sigma(state.noise.sigma, distance, target, adapt_alpha)
+        return state._replace(noise=state.noise._replace(sigma=sigma)), ExplorationStats(state.noise.sigma, distance)
+
+    return Exploration(init, act, reset, adapt, refresh)
+
+
+def make_dqn_exploration(name: str, q_apply: ApplyFn, num_actions: int, **hparams) -> Exploration:
+    """Builds the DQN strategy named by ``exploration`` (one of :data:`DQN_EXPLORATIONS`)."""
+    if name == "param":
+        return dqn_param_noise(q_apply, num_actions, **hparams)
+    if name == "egreedy":
+        return epsilon_greedy(q_apply, **hparams)
+    raise ValueError(f"exploration: unknown DQN strategy {name!r}; choose one of {', '.join(DQN_EXPLORATIONS)}")
+
+
 def make_exploration(
     name: str,
     apply_fn: ApplyFn,

@@ -154,7 +154,7 @@ def metrics_dict(
 
 def _exploration_records(config: Any, m: dict[str, np.ndarray]) -> dict:
     """``goal`` (sparse tasks) and ``coverage`` (when ``coverage_steps > 0``) parts of metrics.json."""
-    env = envs.make(config.env)
+    env = envs.make(config.env, discrete=not envs.is_continuous(config.env))
     out = {}
     if env.goal is not None:
         out["goal"] = {

@@ -31,10 +31,17 @@ import jax
 import jax.numpy as jnp
 
 from pn_jax import envs
-from pn_jax.agents.ddpg import DDPGInfo, DDPGState, make_ddpg
-from pn_jax.config import DDPGConfig, HParams
-from pn_jax.networks import Actor, Critic
-from pn_jax.noise import STRATEGY_HPARAMS, Exploration, make_exploration
+from pn_jax.agents.ddpg import DDPGInfo, make_ddpg
+from pn_jax.agents.dqn import make_dqn
+from pn_jax.config import DDPGConfig, DQNConfig, HParams
+from pn_jax.networks import Actor, Critic, QNetwork
+from pn_jax.noise import (
+    DQN_STRATEGY_HPARAMS,
+    STRATEGY_HPARAMS,
+    Exploration,
+    make_dqn_exploration,
+    make_exploration,
+)
 from pn_jax.replay import Transition, make_replay
 
 ProgressFn = Callable[[jax.Array, jax.Array], None]
@@ -43,7 +50,7 @@ ProgressFn = Callable[[jax.Array, jax.Array], None]
 class TrainState(NamedTuple):
     """Everything a run carries between steps (per seed)."""
 
-    agent: DDPGState
+    agent: Any  # the learner's state: DDPGState or DQNState
     exploration: Any  # the strategy's own NamedTuple state
     replay: Any  # flashbax buffer state
     env_state: Any  # gymnax states, leading axis [N]
@@ -55,6 +62,16 @@ class TrainState(NamedTuple):
     coverage: jax.Array  # [C, C] int32 visits per cell of the env's state plane ([0, 0] when off)
     nonfinite_step: jax.Array  # [] int32: first env step with a non-finite loss, -1 if none
     key: chex.PRNGKey
+
+
+class _Learner(NamedTuple):
+    """What the loop needs of a learner: ``init(key, obs [O])``, ``update(state, batch)``, and
+    ``policy_params(state)``, the unperturbed parameters that exploration acts with (DDPG's actor
+    θ, DQN's online Q-network θ; never a target network)."""
+
+    init: Callable[..., Any]
+    update: Callable[..., tuple[Any, DDPGInfo]]
+    policy_params: Callable[[Any], Any]
 
 
 class Metrics(NamedTuple):
@@ -74,11 +91,17 @@ class Metrics(NamedTuple):
     nonfinite_step: jax.Array  # [] first env step with a non-finite loss, -1 if none
 
 
-def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Callable[..., tuple[TrainState, Metrics]]:
+def make_train(
+    config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None = None
+) -> Callable[..., tuple[TrainState, Metrics]]:
     """Builds ``train(key, hparams=None) -> (final_state, metrics)`` for one seed.
 
+    The same loop drives DDPG (continuous actions) and DQN (discrete actions); for DQN,
+    ``sigma`` and ``action_distance`` in the metrics are the Q-network's σ and the measured
+    ``KL(softmax Q ‖ softmax Q̃)`` (ε and ε under ε-greedy), ``critic_loss`` is the TD loss.
+
     Args:
-      config: a validated :class:`DDPGConfig` (static fields fix the program).
+      config: a validated :class:`DDPGConfig` or :class:`DQNConfig` (static fields fix the program).
       progress_fn: optional host callback ``(env_step, eval_return)``, called through
         ``jax.debug.callback`` at evaluation points only (once per seed under ``vmap``).
 
@@ -86,11 +109,44 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
       A pure function. Compose it yourself: ``jax.jit(jax.vmap(train))(keys)`` for seeds,
       ``jax.jit(jax.vmap(train))(keys, hparams_grid)`` for a grid of :class:`HParams`.
     """
-    if not isinstance(config, DDPGConfig):
-        raise TypeError(f"make_train expects a DDPGConfig, got {type(config).__name__}")
-    env = envs.make(config.env)
-    actor = Actor(env.action_dim, config.hidden_sizes, config.layer_norm)
-    critic = Critic(config.hidden_sizes)
+    if not isinstance(config, (DDPGConfig, DQNConfig)):
+        raise TypeError(f"make_train expects a DDPGConfig or DQNConfig, got {type(config).__name__}")
+    discrete = isinstance(config, DQNConfig)
+    env = envs.make(config.env, discrete=discrete)
+    network = (
+        QNetwork(env.num_actions, config.hidden_sizes, config.layer_norm)
+        if discrete
+        else Actor(env.action_dim, config.hidden_sizes, config.layer_norm)
+    )
+    act_shape, act_dtype = ((), jnp.int32) if discrete else ((env.action_dim,), jnp.float32)
+
+    def greedy(params: Any, obs: jax.Array) -> jax.Array:
+        """The unperturbed policy's action: ``argmax Q`` (DQN) or ``π(s)`` (DDPG)."""
+        out = network.apply(params, obs)
+        return jnp.argmax(out, axis=-1).astype(jnp.int32) if discrete else out
+
+    def random_actions(key: chex.PRNGKey) -> jax.Array:
+        """Uniform warm-up actions ``[N, ...]``."""
+        if discrete:
+            return jax.random.randint(key, (num_envs,), 0, env.num_actions)
+        return jax.random.uniform(key, (num_envs, env.action_dim), minval=-1.0, maxval=1.0)
+
+    def build(hp) -> tuple[Any, Exploration]:
+        """The learner (init / update / policy params) and the exploration strategy for ``hp``."""
+        if discrete:
+            learner = make_dqn(network, hp.lr, hp.tau, hp.gamma, config.double_dqn)
+            exploration = make_dqn_exploration(
+                config.exploration,
+                network.apply,
+                env.num_actions,
+                **{name: getattr(hp, name) for name in DQN_STRATEGY_HPARAMS[config.exploration]},
+            )
+            return _Learner(learner.init, learner.update, lambda state: state.params), exploration
+        learner = make_ddpg(network, Critic(config.hidden_sizes), hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
+        exploration = make_config_exploration(config, network.apply, env.action_dim, hp)
+        init = lambda key, obs: learner.init(key, obs, jnp.zeros((env.action_dim,)))  # noqa: E731
+        return _Learner(init, learner.update, lambda state: state.actor_params), exploration
+
     replay = make_replay(config.buffer_size, config.batch_size)
     num_envs = config.num_envs
     num_evals = config.total_steps // config.eval_every
@@ -109,7 +165,7 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
 
         def body(carry, step_key):
             obs, state, total, alive = carry
-            s = envs.step(step_key, env, state, actor.apply(actor_params, obs))
+            s = envs.step(step_key, env, state, greedy(actor_params, obs))
             total = total + jnp.where(alive, s.reward, 0.0)
             alive = alive & ~(s.terminated | s.truncated)
             return (s.obs, s.state, total, alive), None
@@ -120,17 +176,17 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
     def train(key: chex.PRNGKey, hparams: HParams | None = None) -> tuple[TrainState, Metrics]:
         hp = config.hparams() if hparams is None else hparams
         chex.assert_shape(jax.tree.leaves(hp), ())
-        agent = make_ddpg(actor, critic, hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
-        exploration = make_config_exploration(config, agent.actor_apply, env.action_dim, hp)
+        agent, exploration = build(hp)
 
         agent_key, env_key, explore_key, loop_key = jax.random.split(key, 4)
         obs, env_state = envs.reset(env_key, env, num_envs)
-        agent_state = agent.init(agent_key, obs[0], jnp.zeros((env.action_dim,)))
-        example = Transition(obs[0], jnp.zeros((env.action_dim,)), 0.0, obs[0], 0.0)
+        agent_state = agent.init(agent_key, obs[0])
+        zero = jnp.zeros((), jnp.float32)
+        example = Transition(obs[0], jnp.zeros(act_shape, act_dtype), zero, obs[0], zero)
         state = TrainState(
             agent=agent_state,
-            exploration=exploration.init(explore_key, agent_state.actor_params, num_envs),
-            replay=replay.init(jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), example)),
+            exploration=exploration.init(explore_key, agent.policy_params(agent_state), num_envs),
+            replay=replay.init(example),
             env_state=env_state,
             obs=obs,
             episode_return=jnp.zeros((num_envs,), jnp.float32),
@@ -146,11 +202,11 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
         def env_step(ts: TrainState, t: jax.Array) -> tuple[TrainState, None]:
             """Vector step ``t``: act (uniformly at random during warm-up), step, store, resample."""
             key, act_key, step_key, reset_key = jax.random.split(ts.key, 4)
-            actor_params = ts.agent.actor_params
+            actor_params = agent.policy_params(ts.agent)
             action = jax.lax.cond(
                 t >= learning_starts,
                 lambda: exploration.act(act_key, ts.exploration, actor_params, ts.obs),
-                lambda: jax.random.uniform(act_key, (num_envs, env.action_dim), minval=-1.0, maxval=1.0),
+                lambda: random_actions(act_key),
             )
             s = envs.step(step_key, env, ts.env_state, action)
             replay_state = replay.add(
@@ -176,7 +232,7 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
             )
             return new_state, None
 
-        def learn(agent_state: DDPGState, key: chex.PRNGKey, replay_state) -> tuple[DDPGState, DDPGInfo]:
+        def learn(agent_state: Any, key: chex.PRNGKey, replay_state) -> tuple[Any, DDPGInfo]:
             """``updates_per_round`` learner updates, each on a fresh replay batch; mean info."""
             if updates_per_round == 1:
                 return agent.update(agent_state, replay.sample(replay_state, key))
@@ -208,7 +264,7 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
             first = b * steps_per_block  # in vector steps
             ts, infos = jax.lax.scan(update_round, ts, first + update_period * jnp.arange(config.adapt_every))
             key, refresh_key, adapt_key, sample_key = jax.random.split(ts.key, 4)
-            actor_params = ts.agent.actor_params
+            actor_params = agent.policy_params(ts.agent)
             explore_state = exploration.refresh(refresh_key, ts.exploration, actor_params)
             batch = replay.sample(ts.replay, sample_key)
             adapted, stats = exploration.adapt(adapt_key, explore_state, actor_params, batch.obs)
@@ -228,7 +284,7 @@ def make_train(config: DDPGConfig, progress_fn: ProgressFn | None = None) -> Cal
         def chunk(ts: TrainState, c: jax.Array):
             ts, logs = jax.lax.scan(block, ts, c * blocks_per_eval + jnp.arange(blocks_per_eval))
             key, eval_key = jax.random.split(ts.key)
-            eval_return = evaluate(eval_key, ts.agent.actor_params)
+            eval_return = evaluate(eval_key, agent.policy_params(ts.agent))
             eval_step = (c + 1) * config.eval_every
             if progress_fn is not None:
                 jax.debug.callback(progress_fn, eval_step, eval_return)

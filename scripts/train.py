@@ -1,7 +1,8 @@
-"""Train DDPG with parameter-space (or action-space) noise for many seeds in one jitted call.
+"""Train DDPG (or DQN) with parameter-space or action-space noise for many seeds in one jitted call.
 
 Example: python scripts/train.py --env Pendulum-v1 --exploration param --num-seeds 8 --total-steps 20000
 --out runs/pendulum. Writes metrics.json, metrics.csv and returns.png into --out.
+DQN: python scripts/train.py --algo dqn --env CartPole-v1 --exploration param --out runs/cartpole.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tyro  # noqa: E402
 from _cli import fail, guarded, run_record, seed_keys, train_sharded  # noqa: E402
 
-from pn_jax import DDPGConfig, parallel  # noqa: E402
+from pn_jax import DDPGConfig, DQNConfig, parallel  # noqa: E402
 from pn_jax.results import check_finite, save_run, summarize  # noqa: E402
 
 
@@ -56,16 +57,43 @@ def main(config: DDPGConfig, run: Run) -> dict:
     return record
 
 
-DEFAULT_CONFIG, DEFAULT_RUN = DDPGConfig(), Run()
+DEFAULT_CONFIG, DEFAULT_DQN_CONFIG, DEFAULT_RUN = DDPGConfig(), DQNConfig(), Run()
+ALGOS = {"ddpg": DDPGConfig, "dqn": DQNConfig}
 
 
 def _parse(config: DDPGConfig = DEFAULT_CONFIG, run: Run = DEFAULT_RUN) -> tuple[DDPGConfig, Run]:
     return config, run
 
 
-def cli() -> None:
+def _parse_dqn(config: DQNConfig = DEFAULT_DQN_CONFIG, run: Run = DEFAULT_RUN) -> tuple[DQNConfig, Run]:
+    return config, run
+
+
+def split_algo(argv: list[str]) -> tuple[str, list[str]]:
+    """Takes ``--algo NAME`` (default ddpg) out of ``argv``; the rest are the config's and run's flags."""
+    argv = list(argv)
+    algo = "ddpg"
+    for i, arg in enumerate(argv):
+        if arg == "--algo" or arg.startswith("--algo="):
+            value = arg.partition("=")[2] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
+            del argv[i : i + (1 if "=" in arg else 2)]
+            algo = value
+            break
+    if algo not in ALGOS:
+        fail(f"algo: unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+    return algo, argv
+
+
+def cli(argv: list[str] | None = None) -> None:
+    algo, args = split_algo(sys.argv[1:] if argv is None else argv)
+    description = f"{__doc__}\n--algo {{ddpg,dqn}} picks the learner (default ddpg); these are the {algo} flags."
     config, run = guarded(
-        lambda: tyro.cli(_parse, config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff), description=__doc__)
+        lambda: tyro.cli(
+            _parse_dqn if algo == "dqn" else _parse,
+            args=args,
+            config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff),
+            description=description,
+        )
     )
     main(config, run)
 

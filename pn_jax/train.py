@@ -134,7 +134,8 @@ def make_train(
     def build(hp) -> tuple[Any, Exploration]:
         """The learner (init / update / policy params) and the exploration strategy for ``hp``."""
         if discrete:
-            learner = make_dqn(network, hp.lr, hp.tau, hp.gamma, config.double_dqn)
+            anneal = config.num_updates if config.anneal_lr else 0
+            learner = make_dqn(network, hp.lr, hp.tau, hp.gamma, config.double_dqn, anneal_updates=anneal)
             exploration = make_dqn_exploration(
                 config.exploration,
                 network.apply,

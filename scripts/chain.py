@@ -51,7 +51,8 @@ class Chain:
 
 
 def chain_config(size: int, exploration: str, episodes: int) -> DQNConfig:
-    """DQN on DeepSea-<size>: evaluation every tenth of the run, ε annealed over its first half."""
+    """DQN on DeepSea-<size>: 64×64, lr 5e-4, one update per step, evaluation every tenth of the run,
+    ε annealed over its first half."""
     total = size * episodes
     return DQNConfig(
         env=f"DeepSea-{size}",
@@ -64,6 +65,10 @@ def chain_config(size: int, exploration: str, episodes: int) -> DQNConfig:
         epsilon_decay_steps=total // 2,
         eval_episodes=1,  # the chain is deterministic
         adapt_every=size,
+        hidden_sizes=(64, 64),
+        lr=5e-4,
+        anneal_lr=False,
+        updates_per_step=1.0,
     )
 
 

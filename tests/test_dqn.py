@@ -23,6 +23,9 @@ TINY_DQN = dict(
     hidden_sizes=(16, 16),
     eval_episodes=2,
     epsilon_decay_steps=200,
+    updates_per_step=1.0,
+    lr=5e-4,
+    anneal_lr=False,
 )
 
 
@@ -194,7 +197,8 @@ def test_train_script_runs_dqn(tmp_path):
     args = [item for pair in zip(flags, values, strict=True) for item in pair]
     result = run_script(
         "train.py", "--algo", "dqn", "--env", "DeepSea-4", *args, "--num-seeds", "2", "--epsilon-decay-steps", "200",
-        "--hidden-sizes", "16", "--progress", "False", "--out", str(tmp_path),
+        "--hidden-sizes", "16", "--updates-per-step", "1", "--adapt-every", "50", "--progress", "False",
+        "--out", str(tmp_path),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     import json
@@ -234,3 +238,24 @@ def test_chain_script_writes_a_table_and_figure(tmp_path):
     assert (tmp_path / "4" / "param" / "metrics.json").exists()
     bad = run_script("chain.py", "--sizes", "1", "--progress", "False")
     assert bad.returncode == 2 and "sizes: give chain lengths of at least 2" in bad.stderr
+
+
+def test_annealed_learning_rate_reaches_zero():
+    net = QNetwork(2, (8,))
+    learner = make_dqn(net, lr=1e-2, anneal_updates=2)
+    state = learner.init(jax.random.key(0), jnp.zeros((4,)))
+    batch = Transition(
+        obs=jax.random.normal(jax.random.key(1), (8, 4)),
+        action=jnp.zeros(8, jnp.int32),
+        reward=jnp.ones(8),
+        next_obs=jax.random.normal(jax.random.key(2), (8, 4)),
+        terminated=jnp.ones(8),
+    )
+    for _ in range(2):
+        moved, _ = learner.update(state, batch)
+        assert not np.allclose(moved.params["params"]["Dense_0"]["kernel"], state.params["params"]["Dense_0"]["kernel"])
+        state = moved
+    final, _ = learner.update(state, batch)  # the schedule is at 0 after 2 updates
+    jax.tree.map(np.testing.assert_array_equal, final.params, state.params)
+    with pytest.raises(ValueError, match="anneal_lr: must be a bool"):
+        DQNConfig(**{**TINY_DQN, "anneal_lr": 1})

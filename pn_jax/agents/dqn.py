@@ -41,13 +41,16 @@ def make_dqn(
     gamma: jax.Array | float = 0.99,
     double_dqn: bool = True,
     max_grad_norm: float = 10.0,
+    anneal_updates: int = 0,
 ) -> DQN:
     """Builds DQN for a flax module ``q_network(obs) -> [|A|]``.
 
-    Hyper-parameters may be traced arrays; ``double_dqn`` is static. The info reuses
+    Hyper-parameters may be traced arrays; ``double_dqn`` is static. With ``anneal_updates > 0``
+    the learning rate decays linearly from ``lr`` to 0 over that many updates. The info reuses
     :class:`DDPGInfo`: ``critic_loss`` is the Huber TD loss, ``actor_loss`` is 0.
     """
-    optimiser = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(lr))
+    schedule = optax.linear_schedule(lr, 0.0, anneal_updates) if anneal_updates else lr
+    optimiser = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(schedule))
 
     def init(key: chex.PRNGKey, obs: jax.Array) -> DQNState:
         params = q_network.init(key, obs)

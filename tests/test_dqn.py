@@ -6,27 +6,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TINY
 
 from pn_jax import DQNConfig, envs, make_train, noise
 from pn_jax.agents.dqn import make_dqn
 from pn_jax.networks import QNetwork
 from pn_jax.replay import Transition
 
-TINY_DQN = dict(
-    env="CartPole-v1",
-    total_steps=400,
-    eval_every=200,
-    adapt_every=50,
-    learning_starts=128,
-    batch_size=32,
-    buffer_size=1000,
-    hidden_sizes=(16, 16),
-    eval_episodes=2,
-    epsilon_decay_steps=200,
-    updates_per_step=1.0,
-    lr=5e-4,
-    anneal_lr=False,
-)
+# The DDPG tiny run's sizes (TINY) on CartPole, with DQN's own schedule fields pinned.
+TINY_DQN = {
+    **{k: v for k, v in TINY.items() if k in DQNConfig.__dataclass_fields__},
+    "env": "CartPole-v1",
+    "total_steps": 400,
+    "eval_every": 200,
+    "epsilon_decay_steps": 200,
+    "updates_per_step": 1.0,
+    "lr": 5e-4,
+    "anneal_lr": False,
+}
 
 
 @pytest.mark.parametrize(("epsilon", "num_actions"), [(0.01, 2), (0.1, 4), (1.0, 3), (0.0, 5)])

@@ -34,7 +34,18 @@ class HParams(NamedTuple):
 
 
 class _Schedule:
-    """How a run's env steps split into update rounds and σ-adaptation blocks (shared by configs)."""
+    """What both configs share: validation on construction, their traced hyper-parameters, and how
+    a run's env steps split into update rounds and σ-adaptation blocks."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden_sizes, list):
+            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        self._validate()
+
+    def hparams(self):
+        """The dynamic hyper-parameters (:class:`HParams` or :class:`DQNHParams`) as float32 scalars."""
+        kind = self._hparams_type()
+        return kind(*(jnp.asarray(float(getattr(self, f)), jnp.float32) for f in kind._fields))
 
     @property
     def update_period(self) -> int:
@@ -123,14 +134,11 @@ class DDPGConfig(_Schedule):
     coverage_bins: int = 40
     """cells per axis of that coverage histogram."""
 
-    def __post_init__(self) -> None:
-        if isinstance(self.hidden_sizes, list):
-            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+    def _validate(self) -> None:
         validate(self)
 
-    def hparams(self) -> HParams:
-        """The dynamic hyper-parameters as float32 scalars."""
-        return HParams(*(jnp.asarray(float(getattr(self, f)), jnp.float32) for f in HParams._fields))
+    def _hparams_type(self) -> type[HParams]:
+        return HParams
 
 
 class DQNHParams(NamedTuple):
@@ -210,14 +218,11 @@ class DQNConfig(_Schedule):
     coverage_bins: int = 40
     """cells per axis of that coverage histogram."""
 
-    def __post_init__(self) -> None:
-        if isinstance(self.hidden_sizes, list):
-            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+    def _validate(self) -> None:
         validate_dqn(self)
 
-    def hparams(self) -> DQNHParams:
-        """The dynamic hyper-parameters as float32 scalars."""
-        return DQNHParams(*(jnp.asarray(float(getattr(self, f)), jnp.float32) for f in DQNHParams._fields))
+    def _hparams_type(self) -> type[DQNHParams]:
+        return DQNHParams
 
 
 def validate_dqn(config: DQNConfig) -> None:

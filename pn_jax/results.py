@@ -110,10 +110,10 @@ def coverage_fraction(counts: np.ndarray) -> np.ndarray:
     return np.mean(counts.reshape(counts.shape[0], -1) > 0, axis=1)
 
 
-def _to_list(x: np.ndarray) -> Any:
-    """JSON-safe nested lists: NaN and inf become null."""
+def json_list(x: np.ndarray) -> Any:
+    """JSON-safe nested lists of floats: NaN and inf become null."""
     arr = np.asarray(x, dtype=np.float64)
-    return [None if not math.isfinite(v) else v for v in arr.tolist()] if arr.ndim == 1 else [_to_list(r) for r in arr]
+    return [None if not math.isfinite(v) else v for v in arr.tolist()] if arr.ndim == 1 else [json_list(r) for r in arr]
 
 
 def metrics_dict(
@@ -140,12 +140,12 @@ def metrics_dict(
         "compile_seconds": float(compile_seconds),
         "run_seconds": float(run_seconds),
         "env_steps_per_second": total_steps / run_seconds if run_seconds > 0 else None,
-        "eval": {"step": m["eval_step"][0].astype(int).tolist(), "return": _to_list(m["eval_return"])},
-        "sigma": {"step": m["log_step"][0].astype(int).tolist(), "value": _to_list(m["sigma"])},
-        "action_distance": {"step": m["log_step"][0].astype(int).tolist(), "value": _to_list(m["action_distance"])},
+        "eval": {"step": m["eval_step"][0].astype(int).tolist(), "return": json_list(m["eval_return"])},
+        "sigma": {"step": m["log_step"][0].astype(int).tolist(), "value": json_list(m["sigma"])},
+        "action_distance": {"step": m["log_step"][0].astype(int).tolist(), "value": json_list(m["action_distance"])},
         "train_episode_return": {
             "step": m["log_step"][0].astype(int).tolist(),
-            "value": _to_list(m["train_episode_return"]),
+            "value": json_list(m["train_episode_return"]),
         },
         "nonfinite_step": [int(s) for s in m["nonfinite_step"]],
         **_exploration_records(config, m),
@@ -181,10 +181,24 @@ def check_finite(metrics: Metrics, seeds: Sequence[int]) -> None:
             raise FloatingPointError(f"seed {seed}: the learner's loss became non-finite at env step {int(step)}")
 
 
-def _series(record: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
+def series(record: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps [L], values [S, L])`` of a metrics.json series (``eval``, ``sigma``, …); null → NaN."""
     key = "return" if name == "eval" else "value"
     values = np.array([[np.nan if v is None else v for v in row] for row in record[name][key]], dtype=np.float64)
     return np.asarray(record[name]["step"]), values
+
+
+def final_returns(record: dict) -> np.ndarray:
+    """``[S]`` last eval return of each seed of a metrics.json record."""
+    return series(record, "eval")[1][:, -1]
+
+
+def write_rows_csv(rows: list[dict], path: str) -> None:
+    """A CSV with one line per dict of ``rows`` (the first row's keys are the columns)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def write_csv(record: dict, path: str) -> None:
@@ -193,7 +207,7 @@ def write_csv(record: dict, path: str) -> None:
         writer = csv.writer(f)
         writer.writerow(["metric", "seed", "step", "value"])
         for name in ("eval", "sigma", "action_distance", "train_episode_return"):
-            steps, values = _series(record, name)
+            steps, values = series(record, name)
             metric = "eval_return" if name == "eval" else name
             for seed, row in zip(record["seeds"], values, strict=True):
                 for step, value in zip(steps, row, strict=True):
@@ -207,7 +221,7 @@ def plot_returns(record: dict, path: str, title: str | None = None) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps, values = _series(record, "eval")
+    steps, values = series(record, "eval")
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for row in values:
         ax.plot(steps, row, color="tab:blue", alpha=0.15, linewidth=0.8)
@@ -239,8 +253,7 @@ def save_run(record: dict, out_dir: str) -> dict[str, str]:
 
 def summarize(record: dict) -> str:
     """One line: final eval return median / IQM / min / max over seeds."""
-    _, values = _series(record, "eval")
-    final = values[:, -1]
+    final = final_returns(record)
     return (
         f"final eval return over {len(final)} seeds: median {np.nanmedian(final):.1f}, "
         f"IQM {iqm(final):.1f}, min {np.nanmin(final):.1f}, max {np.nanmax(final):.1f}"
@@ -255,8 +268,7 @@ def summary_rows(records: dict[str, dict]) -> list[dict]:
     """
     rows = []
     for label, record in records.items():
-        _, values = _series(record, "eval")
-        final = values[:, -1]
+        final = final_returns(record)
         low, high = stratified_bootstrap_ci(final)
         rows.append(
             {
@@ -276,11 +288,7 @@ def summary_rows(records: dict[str, dict]) -> list[dict]:
 
 def write_summary(rows: list[dict], csv_path: str, md_path: str, title: str) -> None:
     """``summary.csv`` (all columns) and ``summary.md`` (a Markdown table, best IQM first)."""
-    columns = list(rows[0])
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows_csv(rows, csv_path)
     lines = [
         f"# {title}",
         "",
@@ -308,7 +316,7 @@ def plot_settings(records: dict[str, dict], path: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     colors = plt.get_cmap("viridis" if len(records) > 10 else "tab10")
     for i, (label, record) in enumerate(records.items()):
-        steps, values = _series(record, "eval")
+        steps, values = series(record, "eval")
         color = colors(i / max(1, len(records) - 1)) if len(records) > 10 else colors(i)
         low, high = bootstrap_ci(values)
         ax.plot(steps, iqm(values), color=color, label=label, linewidth=1.2)
@@ -332,8 +340,7 @@ def plot_heatmap(records: dict[str, dict], x_field: str, y_field: str, path: str
 
     finals = {}
     for record in records.values():
-        _, values = _series(record, "eval")
-        finals[(record["config"][x_field], record["config"][y_field])] = float(iqm(values[:, -1]))
+        finals[(record["config"][x_field], record["config"][y_field])] = float(iqm(final_returns(record)))
     xs, ys = sorted({x for x, _ in finals}), sorted({y for _, y in finals})
     grid = np.full((len(ys), len(xs)), np.nan)
     for (x, y), value in finals.items():

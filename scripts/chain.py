@@ -11,7 +11,6 @@ Writes <N>/<exploration>/metrics.json, summary.md, summary.csv and chain.png int
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
@@ -25,7 +24,7 @@ from _cli import fail, guarded, run_record, seed_keys, train_sharded  # noqa: E4
 
 from pn_jax import DQNConfig, parallel  # noqa: E402
 from pn_jax.noise import DQN_EXPLORATIONS  # noqa: E402
-from pn_jax.results import wilson_ci  # noqa: E402
+from pn_jax.results import final_returns, wilson_ci, write_rows_csv  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +99,7 @@ def main(args: Chain) -> list[dict]:
             os.makedirs(folder, exist_ok=True)
             with open(os.path.join(folder, "metrics.json"), "w") as f:
                 json.dump(record, f, indent=1, allow_nan=False)
-            final = np.array([row[-1] for row in record["eval"]["return"]], dtype=np.float64)
+            final = final_returns(record)
             first = [s for s in record["goal"]["first_step"] if s is not None]
             row = {
                 "size": size,
@@ -122,10 +121,7 @@ def main(args: Chain) -> list[dict]:
 def write_outputs(rows: list[dict], args: Chain) -> None:
     """summary.csv, summary.md and chain.png (fraction of seeds solving against N)."""
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "summary.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows_csv(rows, os.path.join(args.out, "summary.csv"))
     lines = [
         f"# DeepSea chains: DQN, {args.episodes} episodes per seed, {args.num_seeds} seeds",
         "",

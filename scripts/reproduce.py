@@ -34,11 +34,15 @@ from pn_jax.noise import EXPLORATIONS  # noqa: E402
 from pn_jax.results import (  # noqa: E402
     bootstrap_ci,
     coverage_fraction,
+    final_returns,
     iqm,
+    json_list,
     plot_settings,
+    series,
     stratified_bootstrap_ci,
     success_curve,
     wilson_ci,
+    write_rows_csv,
 )
 
 TASKS: dict[str, dict[str, int]] = {
@@ -134,10 +138,6 @@ def with_diagnostics(config: DDPGConfig, progress_fn=None):
     return run
 
 
-def _json_rows(values: np.ndarray) -> list:
-    return [[float(v) if np.isfinite(v) else None for v in row] for row in np.asarray(values, np.float64)]
-
-
 def run_task(env: str, args: Reproduce, mesh) -> dict[str, dict]:
     """Trains every strategy on ``env``; writes and returns ``{exploration: metrics.json record}``."""
     seeds = list(range(args.seed, args.seed + args.num_seeds))
@@ -151,8 +151,8 @@ def run_task(env: str, args: Reproduce, mesh) -> dict[str, dict]:
         record["autocorrelation"] = {
             "lag": list(range(MAX_LAG + 1)),
             "rollout_steps": ROLLOUT_STEPS,
-            "start": _json_rows(rho_start),
-            "end": _json_rows(rho_end),
+            "start": json_list(rho_start),
+            "end": json_list(rho_end),
         }
         folder = os.path.join(args.out, env, exploration)
         os.makedirs(folder, exist_ok=True)
@@ -175,12 +175,8 @@ def load_records(env: str, args: Reproduce) -> dict[str, dict]:
     return records
 
 
-def _final_returns(record: dict) -> np.ndarray:
-    return np.array([np.nan if row[-1] is None else row[-1] for row in record["eval"]["return"]])
-
-
 def _line(record: dict) -> str:
-    final = _final_returns(record)
+    final = final_returns(record)
     goal = record.get("goal")
     solved = f"solved {int(np.sum(final > goal['solved_return']))}/{len(final)}, " if goal else ""
     return f"{solved}final eval IQM {iqm(final):.1f}"
@@ -190,7 +186,7 @@ def summary_table(records: dict[str, dict]) -> list[dict]:
     """Per strategy: seeds solved, seeds that reached the goal, IQM with CI, coverage, ρ at lag 10."""
     rows = []
     for exploration, record in records.items():
-        final = _final_returns(record)
+        final = final_returns(record)
         low, high = stratified_bootstrap_ci(final)
         goal = record.get("goal")
         first = [s for s in goal["first_step"] if s is not None] if goal else []
@@ -215,12 +211,7 @@ def summary_table(records: dict[str, dict]) -> list[dict]:
 
 def write_table(rows: list[dict], env: str, records: dict[str, dict], folder: str) -> str:
     """Writes ``summary.csv`` and ``summary.md``; returns the Markdown."""
-    import csv
-
-    with open(os.path.join(folder, "summary.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows_csv(rows, os.path.join(folder, "summary.csv"))
     config = next(iter(records.values()))["config"]
     goal = next(iter(records.values())).get("goal")
 
@@ -287,8 +278,7 @@ def plot_success(records: dict[str, dict], path: str, title: str) -> None:
         n = len(record["seeds"])
         steps = np.linspace(0, record["config"]["total_steps"], 201)
         reached = success_curve(record["goal"]["first_step"], steps)
-        eval_steps = np.asarray(record["eval"]["step"])
-        returns = np.array(record["eval"]["return"], dtype=np.float64)
+        eval_steps, returns = series(record, "eval")
         solving = np.mean(returns > record["goal"]["solved_return"], axis=0)
         for ax, x, y in ((axes[0], steps, reached), (axes[1], eval_steps, solving)):
             low, high = wilson_ci(y * n, n)
@@ -333,8 +323,7 @@ def plot_sigma(records: dict[str, dict], path: str, title: str) -> None:
         for ax, name in zip(axes, ("sigma", "action_distance"), strict=True):
             if name == "sigma" and not exploration.startswith("param"):
                 continue
-            steps = np.asarray(record[name]["step"])
-            values = _rows(record[name]["value"])
+            steps, values = series(record, name)
             if name == "action_distance":  # one noisy probe per block: smooth over SMOOTH_BLOCKS
                 window = min(SMOOTH_BLOCKS, len(steps))
                 values = np.array([np.convolve(row, np.ones(window) / window, mode="valid") for row in values])

@@ -8,6 +8,7 @@ are traced arrays, so ``jax.vmap(train, in_axes=(0, 0))`` sweeps a grid of them 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 import jax
@@ -252,10 +253,13 @@ def validate_dqn(config: DQNConfig) -> None:
         value = getattr(config, name)
         _require(_is_real(value) and 0 <= value <= 1, name, f"must be in [0, 1], got {value!r}")
     _require(
-        _is_int(config.epsilon_decay_steps) and config.epsilon_decay_steps > 0,
+        _is_int(config.epsilon_decay_steps) and 0 < config.epsilon_decay_steps <= MAX_COUNT,
         "epsilon_decay_steps",
-        f"must be a positive integer, got {config.epsilon_decay_steps!r}",
+        f"must be a positive integer up to 2³¹−1, got {config.epsilon_decay_steps!r}",
     )
+
+
+MAX_COUNT = 2**31 - 1  # step counters and sizes are int32 inside the jitted run
 
 
 def _require(ok: bool, field: str, message: str) -> None:
@@ -314,10 +318,15 @@ def _validate_schedule(config) -> None:
         "coverage_bins",
     ):
         value = getattr(config, name)
-        _require(_is_int(value) and value > 0, name, f"must be a positive integer, got {value!r}")
+        _require(
+            _is_int(value) and 0 < value <= MAX_COUNT, name, f"must be a positive integer up to 2³¹−1, got {value!r}"
+        )
     for name in ("learning_starts", "resample_every", "coverage_steps"):
         value = getattr(config, name)
-        _require(_is_int(value) and value >= 0, name, f"must be a non-negative integer, got {value!r}")
+        _require(_is_int(value) and 0 <= value <= MAX_COUNT, name, f"must be an integer in [0, 2³¹−1], got {value!r}")
+    _require(
+        config.coverage_bins <= 1024, "coverage_bins", f"must be at most 1024 per axis, got {config.coverage_bins}"
+    )
     _require(
         isinstance(config.hidden_sizes, tuple)
         and len(config.hidden_sizes) > 0
@@ -376,4 +385,5 @@ def _validate_schedule(config) -> None:
 
 
 def _is_real(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    """A finite int or float (not a bool, NaN or ±inf)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

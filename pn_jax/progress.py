@@ -21,9 +21,12 @@ class EvalProgress:
         self._lock = threading.Lock()
         self._bar = tqdm(total=total_steps, desc=desc, unit="step", disable=disable, dynamic_ncols=True)
 
-    def start(self) -> None:
-        """Restarts the bar's clock (call after compiling, so the rate shows training only)."""
+    def start(self, initial_step: int = 0) -> None:
+        """Restarts the bar's clock at ``initial_step`` (call after compiling, so the rate shows
+        training only; a resumed run starts where its checkpoint left off)."""
         self._bar.reset(total=self._bar.total)
+        self._bar.initial = self._bar.n = initial_step
+        self._bar.refresh()
 
     def __call__(self, env_step, eval_return) -> None:
         step, value = int(np.asarray(env_step)), float(np.asarray(eval_return))

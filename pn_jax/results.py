@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pn_jax import envs
-from pn_jax.train import Metrics
+from pn_jax.train import NONFINITE_QUANTITIES, Metrics, NonFinite
 
 
 def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -130,8 +130,9 @@ def metrics_dict(
 
     ``metrics`` fields carry a leading seed axis ``[S, ...]``.
     """
-    m = {k: np.asarray(v) for k, v in metrics._asdict().items()}
-    total_steps = len(seeds) * int(config.total_steps)
+    m = {k: np.asarray(v) for k, v in metrics._asdict().items() if k != "nonfinite"}
+    steps_trained = int(m["eval_step"][0][-1]) if m["eval_step"].size else 0  # < total_steps if it stopped early
+    total_steps = len(seeds) * steps_trained
     return {
         "config": dataclasses.asdict(config),
         "jax_version": jax_version,
@@ -147,7 +148,9 @@ def metrics_dict(
             "step": m["log_step"][0].astype(int).tolist(),
             "value": json_list(m["train_episode_return"]),
         },
-        "nonfinite_step": [int(s) for s in m["nonfinite_step"]],
+        "nonfinite_step": {
+            name: [int(s) for s in np.asarray(step)] for name, step in metrics.nonfinite._asdict().items()
+        },
         **_exploration_records(config, m),
     }
 
@@ -175,10 +178,27 @@ def _exploration_records(config: Any, m: dict[str, np.ndarray]) -> dict:
 
 
 def check_finite(metrics: Metrics, seeds: Sequence[int]) -> None:
-    """Raises ``FloatingPointError`` naming the seed and env step where a loss went non-finite."""
-    for seed, step in zip(seeds, np.asarray(metrics.nonfinite_step).reshape(-1), strict=True):
-        if step >= 0:
-            raise FloatingPointError(f"seed {seed}: the learner's loss became non-finite at env step {int(step)}")
+    """Raises ``FloatingPointError`` naming the quantity, seed and env step of the first non-finite value.
+
+    ``metrics`` (or a :class:`pn_jax.train.TrainState`) carries ``nonfinite`` with a leading seed axis.
+    """
+    message = nonfinite_message(metrics.nonfinite, seeds)
+    if message:
+        raise FloatingPointError(message)
+
+
+def nonfinite_message(nonfinite: NonFinite, seeds: Sequence[int]) -> str | None:
+    """``"<quantity> became non-finite at env step N (seed s)"`` for the earliest failure, or None."""
+    failures = [
+        (int(step), NONFINITE_QUANTITIES[name], int(seed))
+        for name, steps in nonfinite._asdict().items()
+        for seed, step in zip(seeds, np.asarray(steps).reshape(-1), strict=True)
+        if step >= 0
+    ]
+    if not failures:
+        return None
+    step, quantity, seed = min(failures)
+    return f"{quantity} became non-finite at env step {step} (seed {seed})"
 
 
 def series(record: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -240,15 +260,35 @@ def plot_returns(record: dict, path: str, title: str | None = None) -> None:
     plt.close(fig)
 
 
+RUN_FILES = ("metrics.json", "metrics.csv", "returns.png")
+CHECKPOINT_DIR = "checkpoints"  # a run's checkpoints: OUT/checkpoints/<env step>/
+
+
 def save_run(record: dict, out_dir: str) -> dict[str, str]:
-    """Writes ``metrics.json``, ``metrics.csv`` and ``returns.png`` into ``out_dir``."""
+    """Writes ``metrics.json`` (atomically), ``metrics.csv`` and ``returns.png`` into ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
-    paths = {name: os.path.join(out_dir, name) for name in ("metrics.json", "metrics.csv", "returns.png")}
-    with open(paths["metrics.json"], "w") as f:
+    paths = {name: os.path.join(out_dir, name) for name in RUN_FILES}
+    partial = paths["metrics.json"] + ".partial"
+    with open(partial, "w") as f:
         json.dump(record, f, indent=1, allow_nan=False)
+    os.replace(partial, paths["metrics.json"])
     write_csv(record, paths["metrics.csv"])
     plot_returns(record, paths["returns.png"])
     return paths
+
+
+def existing_run(out_dir: str) -> list[str]:
+    """The names of a run's outputs (metrics files, ``checkpoints``) already in ``out_dir``."""
+    return [name for name in (*RUN_FILES, CHECKPOINT_DIR) if os.path.exists(os.path.join(out_dir, name))]
+
+
+def clear_run(out_dir: str) -> None:
+    """Deletes a run's outputs from ``out_dir`` (only those :func:`existing_run` lists)."""
+    import shutil
+
+    for name in existing_run(out_dir):
+        path = os.path.join(out_dir, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
 def summarize(record: dict) -> str:

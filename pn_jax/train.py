@@ -47,6 +47,29 @@ from pn_jax.replay import Transition, make_replay
 ProgressFn = Callable[[jax.Array, jax.Array], None]
 
 
+class NonFinite(NamedTuple):
+    """First env step at which a quantity stopped being finite, ``-1`` while it is (``[]`` int32 each).
+
+    The loss is checked after every update round, the learner and exploration states at the end
+    of every adaptation block, so a step here is at most one block late.
+    """
+
+    loss: jax.Array  # the critic or actor loss (DQN: the TD loss)
+    params: jax.Array  # any float of the learner state: parameters, target networks, optimiser moments
+    exploration: jax.Array  # any float of the exploration state: σ, perturbed parameters, OU noise
+
+    @classmethod
+    def none(cls) -> NonFinite:
+        return cls(*(jnp.array(-1, jnp.int32) for _ in cls._fields))
+
+
+NONFINITE_QUANTITIES = {
+    "loss": "the learner's loss",
+    "params": "the learner's parameters or optimiser state",
+    "exploration": "σ or the exploration state",
+}
+
+
 class TrainState(NamedTuple):
     """Everything a run carries between steps (per seed)."""
 
@@ -60,7 +83,7 @@ class TrainState(NamedTuple):
     goal_hits: jax.Array  # [] int32 goal-reaching steps so far in this block (sparse tasks)
     first_goal_step: jax.Array  # [] int32 env steps until the goal was first reached, -1 if not yet
     coverage: jax.Array  # [C, C] int32 visits per cell of the env's state plane ([0, 0] when off)
-    nonfinite_step: jax.Array  # [] int32: first env step with a non-finite loss, -1 if none
+    nonfinite: NonFinite  # first env step at which each guarded quantity went non-finite
     key: chex.PRNGKey
 
 
@@ -88,7 +111,40 @@ class Metrics(NamedTuple):
     goal_hits: jax.Array  # [L] steps in the block whose reward reached the goal (sparse tasks; else 0)
     first_goal_step: jax.Array  # [] env steps until the goal was first reached (any env), -1 if never
     coverage: jax.Array  # [C, C] visits of the first coverage_steps env steps on the state plane
-    nonfinite_step: jax.Array  # [] first env step with a non-finite loss, -1 if none
+    nonfinite: NonFinite  # [] each: first env step at which loss / params / exploration went non-finite
+
+
+class ChunkLog(NamedTuple):
+    """What ``C`` evaluation chunks of ``B`` adaptation blocks each report (per seed)."""
+
+    eval_step: jax.Array  # [C] env steps at each evaluation
+    eval_return: jax.Array  # [C]
+    log_step: jax.Array  # [C, B] env steps at each block end
+    sigma: jax.Array  # [C, B]
+    action_distance: jax.Array  # [C, B]
+    train_episode_return: jax.Array  # [C, B]
+    critic_loss: jax.Array  # [C, B]
+    actor_loss: jax.Array  # [C, B]
+    goal_hits: jax.Array  # [C, B]
+
+
+class Trainer(NamedTuple):
+    """A run cut into ``num_chunks`` evaluation chunks of ``chunk_steps`` env steps, so it can stop
+    and resume between jitted calls (checkpointing) with exactly the numbers of one long call.
+
+    - ``init(key, hparams=None) -> TrainState``
+    - ``advance(state, first_chunk, hparams=None, *, num_chunks) -> (TrainState, ChunkLog)`` trains
+      chunks ``first_chunk … first_chunk + num_chunks - 1``. ``num_chunks`` is static;
+      ``first_chunk`` is an int32 scalar that must *not* be vmapped (``in_axes=None``): the chunk
+      index feeds the warm-up ``lax.cond``, which ``vmap`` would turn into a both-branches select.
+    - ``finish(state, log) -> Metrics`` from the final state and the logs of all chunks in order.
+    """
+
+    init: Callable[..., TrainState]
+    advance: Callable[..., tuple[TrainState, ChunkLog]]
+    finish: Callable[[TrainState, ChunkLog], Metrics]
+    num_chunks: int
+    chunk_steps: int
 
 
 def make_train(
@@ -108,6 +164,21 @@ def make_train(
     Returns:
       A pure function. Compose it yourself: ``jax.jit(jax.vmap(train))(keys)`` for seeds,
       ``jax.jit(jax.vmap(train))(keys, hparams_grid)`` for a grid of :class:`HParams`.
+    """
+    trainer = make_trainer(config, progress_fn)
+
+    def train(key: chex.PRNGKey, hparams: HParams | None = None) -> tuple[TrainState, Metrics]:
+        state = trainer.init(key, hparams)
+        state, log = trainer.advance(state, jnp.int32(0), hparams, num_chunks=trainer.num_chunks)
+        return state, trainer.finish(state, log)
+
+    return train
+
+
+def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None = None) -> Trainer:
+    """The run of :func:`make_train` in resumable pieces (see :class:`Trainer`); same arguments.
+
+    ``make_train``'s ``train`` is ``init``, one ``advance`` over every chunk, and ``finish``.
     """
     if not isinstance(config, (DDPGConfig, DQNConfig)):
         raise TypeError(f"make_train expects a DDPGConfig or DQNConfig, got {type(config).__name__}")
@@ -174,17 +245,17 @@ def make_train(
         (_, _, total, _), _ = jax.lax.scan(body, (obs, state, total, alive), jax.random.split(loop_key, env.max_steps))
         return jnp.mean(total)
 
-    def train(key: chex.PRNGKey, hparams: HParams | None = None) -> tuple[TrainState, Metrics]:
+    def init(key: chex.PRNGKey, hparams: HParams | None = None) -> TrainState:
+        """The state before the first step: fresh learner, exploration, empty replay, reset envs."""
         hp = config.hparams() if hparams is None else hparams
         chex.assert_shape(jax.tree.leaves(hp), ())
         agent, exploration = build(hp)
-
         agent_key, env_key, explore_key, loop_key = jax.random.split(key, 4)
         obs, env_state = envs.reset(env_key, env, num_envs)
         agent_state = agent.init(agent_key, obs[0])
         zero = jnp.zeros((), jnp.float32)
         example = Transition(obs[0], jnp.zeros(act_shape, act_dtype), zero, obs[0], zero)
-        state = TrainState(
+        return TrainState(
             agent=agent_state,
             exploration=exploration.init(explore_key, agent.policy_params(agent_state), num_envs),
             replay=replay.init(example),
@@ -195,9 +266,18 @@ def make_train(
             goal_hits=jnp.zeros((), jnp.int32),
             first_goal_step=jnp.array(-1, jnp.int32),
             coverage=jnp.zeros((coverage_bins, coverage_bins), jnp.int32),
-            nonfinite_step=jnp.array(-1, jnp.int32),
+            nonfinite=NonFinite.none(),
             key=loop_key,
         )
+
+    def advance(
+        state: TrainState, first_chunk: jax.Array, hparams: HParams | None = None, *, num_chunks: int
+    ) -> tuple[TrainState, ChunkLog]:
+        """Trains ``num_chunks`` evaluation chunks from chunk ``first_chunk`` (see :class:`Trainer`)."""
+        hp = config.hparams() if hparams is None else hparams
+        chex.assert_shape(jax.tree.leaves(hp), ())
+        chex.assert_shape(first_chunk, ())
+        agent, exploration = build(hp)
         no_info = DDPGInfo(*(jnp.zeros((), jnp.float32) for _ in DDPGInfo._fields))
 
         def env_step(ts: TrainState, t: jax.Array) -> tuple[TrainState, None]:
@@ -257,9 +337,8 @@ def make_train(
                 lambda: (ts.agent, no_info),
             )
             finite = jnp.isfinite(info.critic_loss) & jnp.isfinite(info.actor_loss)
-            end_step = (first + update_period) * num_envs
-            nonfinite_step = jnp.where((ts.nonfinite_step < 0) & ~finite, end_step, ts.nonfinite_step)
-            return ts._replace(agent=agent_state, nonfinite_step=nonfinite_step.astype(jnp.int32), key=key), info
+            loss_step = _first_failure(ts.nonfinite.loss, finite, (first + update_period) * num_envs)
+            return ts._replace(agent=agent_state, nonfinite=ts.nonfinite._replace(loss=loss_step), key=key), info
 
         def block(ts: TrainState, b: jax.Array):
             first = b * steps_per_block  # in vector steps
@@ -271,8 +350,13 @@ def make_train(
             adapted, stats = exploration.adapt(adapt_key, explore_state, actor_params, batch.obs)
             learned = first >= learning_starts  # every round of this block updated the learner
             explore_state = jax.tree.map(lambda new, old: jnp.where(learned, new, old), adapted, explore_state)
+            end_step = (first + steps_per_block) * num_envs
+            nonfinite = ts.nonfinite._replace(
+                params=_first_failure(ts.nonfinite.params, _all_finite(ts.agent), end_step),
+                exploration=_first_failure(ts.nonfinite.exploration, _all_finite(explore_state), end_step),
+            )
             log = (
-                (first + steps_per_block) * num_envs,
+                end_step,
                 stats.sigma,
                 stats.distance,
                 jnp.nanmean(ts.last_return),
@@ -280,7 +364,8 @@ def make_train(
                 jnp.mean(infos.actor_loss),
                 ts.goal_hits,
             )
-            return ts._replace(exploration=explore_state, goal_hits=jnp.zeros_like(ts.goal_hits), key=key), log
+            ts = ts._replace(exploration=explore_state, goal_hits=jnp.zeros_like(ts.goal_hits), nonfinite=nonfinite)
+            return ts._replace(key=key), log
 
         def chunk(ts: TrainState, c: jax.Array):
             ts, logs = jax.lax.scan(block, ts, c * blocks_per_eval + jnp.arange(blocks_per_eval))
@@ -289,27 +374,23 @@ def make_train(
             eval_step = (c + 1) * config.eval_every
             if progress_fn is not None:
                 jax.debug.callback(progress_fn, eval_step, eval_return)
-            return ts._replace(key=key), (eval_step, eval_return, logs)
+            return ts._replace(key=key), ChunkLog(eval_step, eval_return, *logs)
 
-        state, (eval_step, eval_return, logs) = jax.lax.scan(chunk, state, jnp.arange(num_evals))
-        log_step, sigma, distance, train_return, critic_loss, actor_loss, goal_hits = (x.reshape(-1) for x in logs)
-        metrics = Metrics(
-            eval_step=eval_step,
-            eval_return=eval_return,
-            log_step=log_step,
-            sigma=sigma,
-            action_distance=distance,
-            train_episode_return=train_return,
-            critic_loss=critic_loss,
-            actor_loss=actor_loss,
-            goal_hits=goal_hits,
+        return jax.lax.scan(chunk, state, first_chunk + jnp.arange(num_chunks))
+
+    def finish(state: TrainState, log: ChunkLog) -> Metrics:
+        """The run's :class:`Metrics` from its final state and every chunk's log, in order."""
+        blocks = {name: getattr(log, name).reshape(-1) for name in ChunkLog._fields[2:]}
+        return Metrics(
+            eval_step=log.eval_step,
+            eval_return=log.eval_return,
+            **blocks,
             first_goal_step=state.first_goal_step,
             coverage=state.coverage,
-            nonfinite_step=state.nonfinite_step,
+            nonfinite=state.nonfinite,
         )
-        return state, metrics
 
-    return train
+    return Trainer(init, advance, finish, num_evals, config.eval_every)
 
 
 def make_config_exploration(
@@ -322,6 +403,17 @@ def make_config_exploration(
         action_dim,
         **{name: getattr(hparams, name) for name in STRATEGY_HPARAMS[config.exploration]},
     )
+
+
+def _all_finite(tree: Any) -> jax.Array:
+    """``[]`` bool: every float leaf of ``tree`` is finite."""
+    checks = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(checks)) if checks else jnp.array(True)
+
+
+def _first_failure(recorded: jax.Array, ok: jax.Array, step: jax.Array) -> jax.Array:
+    """``step`` if ``ok`` fails for the first time (``recorded < 0``), else ``recorded`` (int32)."""
+    return jnp.where((recorded < 0) & ~ok, step, recorded).astype(jnp.int32)
 
 
 def _histogram_add(counts: jax.Array, plane: envs.Plane, obs: jax.Array, counted: jax.Array) -> jax.Array:

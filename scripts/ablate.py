@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import tyro  # noqa: E402
 from _cli import device_name, fail, field_docs, guarded, run_record, seed_keys, train_sharded  # noqa: E402
 
-from pn_jax import DDPGConfig, HParams, Metrics, parallel  # noqa: E402
+from pn_jax import DDPGConfig, HParams, parallel  # noqa: E402
 from pn_jax.noise import STRATEGY_HPARAMS  # noqa: E402
 from pn_jax.results import plot_heatmap, plot_settings, summary_rows, write_summary  # noqa: E402
 
@@ -132,7 +132,8 @@ def run_exploration(points: list[tuple[DDPGConfig, str]], ablation: Any, mesh) -
     metrics = jax.tree.map(lambda x: np.asarray(x).reshape(num_points, num_seeds, *x.shape[1:]), metrics)
     records = {}
     for g, (config, label) in enumerate(points):
-        record = run_record(config, Metrics(*(x[g] for x in metrics)), seeds, mesh, compile_seconds, run_seconds)
+        point = jax.tree.map(lambda x, g=g: x[g], metrics)
+        record = run_record(config, point, seeds, mesh, compile_seconds, run_seconds)
         # The program trained all grid points at once: its time and throughput are shared.
         record["env_steps_per_second"] = num_points * num_seeds * config.total_steps / run_seconds
         record["shared_program"] = {"grid_points": num_points, "seeds": num_seeds}

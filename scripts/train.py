@@ -1,8 +1,10 @@
-"""Train DDPG (or DQN) with parameter-space or action-space noise for many seeds in one jitted call.
+"""Train DDPG (or DQN) with parameter-space or action-space noise for many seeds in one jitted program.
 
 Example: python scripts/train.py --env Pendulum-v1 --exploration param --num-seeds 8 --total-steps 20000
 --out runs/pendulum. Writes metrics.json, metrics.csv and returns.png into --out.
 DQN: python scripts/train.py --algo dqn --env CartPole-v1 --exploration param --out runs/cartpole.
+Checkpoints: add --checkpoint-every 5000 to keep OUT/checkpoints; after a crash or pre-emption,
+python scripts/train.py --resume OUT continues with exactly the numbers of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -10,14 +12,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tyro  # noqa: E402
-from _cli import fail, guarded, run_record, seed_keys, train_sharded  # noqa: E402
+from _cli import device_name, fail, guarded, run_record, seed_keys  # noqa: E402
 
-from pn_jax import DDPGConfig, DQNConfig, parallel  # noqa: E402
-from pn_jax.results import check_finite, save_run, summarize  # noqa: E402
+import pn_jax  # noqa: E402
+from pn_jax import DDPGConfig, DQNConfig, checkpoint, parallel, runner  # noqa: E402
+from pn_jax.progress import EvalProgress  # noqa: E402
+from pn_jax.results import CHECKPOINT_DIR, clear_run, existing_run, save_run, summarize  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,73 +34,198 @@ class Run:
     seed: int = 0
     """first seed."""
     out: str = "runs/pendulum"
-    """output folder for metrics.json, metrics.csv and returns.png."""
+    """output folder for metrics.json, metrics.csv, returns.png and checkpoints/ (an existing run there is refused)."""
     progress: bool = True
     """show a progress bar (updated at evaluation points only)."""
     devices: str = "all"
     """devices to spread the seeds over: 'all' or a count (seeds are padded to a multiple)."""
+    checkpoint_every: int = 0
+    """env steps between checkpoints in OUT/checkpoints, a multiple of eval_every (0: none; the last two are kept)."""
+    resume: str | None = None
+    """continue the run in this folder from its latest checkpoint, with its config and seeds."""
+    overwrite: bool = False
+    """replace the outputs and checkpoints of a run already in --out instead of refusing."""
 
 
-def main(config: DDPGConfig, run: Run) -> dict:
+def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) -> dict:
+    """Trains, writes the outputs, and returns the metrics.json record.
+
+    ``saved`` is the run description stored with the checkpoints of ``run.resume`` (read if None).
+    """
     if run.num_seeds <= 0:
         fail(f"num_seeds: must be a positive integer, got {run.num_seeds}")
-    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices, run.num_seeds)))
-    seeds = list(range(run.seed, run.seed + run.num_seeds))
-    metrics, compile_seconds, run_seconds = train_sharded(config, (seed_keys(seeds),), mesh, run.progress, config.env)
+    if run.resume:
+        config, run, seeds = _resumed(config, run, saved)
+    else:
+        seeds = list(range(run.seed, run.seed + run.num_seeds))
+        _claim_output_folder(run)
+    guarded(lambda: runner.validate_checkpoint_every(run.checkpoint_every, config))
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices, len(seeds))))
+    algo = "dqn" if isinstance(config, DQNConfig) else "ddpg"
+    meta = {
+        "algo": algo,
+        "config": dataclasses.asdict(config),
+        "seeds": seeds,
+        "checkpoint_every": run.checkpoint_every,
+        "pn_jax_version": pn_jax.__version__,
+        "device": device_name(mesh.size),
+    }
+    progress = EvalProgress(
+        config.total_steps, parallel.padded_size(len(seeds), mesh.size), desc=config.env, disable=not run.progress
+    )
+    result = _resumable(
+        lambda: runner.run(
+            config,
+            seed_keys(seeds),
+            mesh=mesh,
+            checkpoint_dir=os.path.join(run.out, CHECKPOINT_DIR),
+            checkpoint_every=run.checkpoint_every,
+            resume=bool(run.resume),
+            meta=meta,
+            seeds=seeds,
+            progress_fn=progress,
+            on_start=progress.start,
+        )
+    )
+    progress.close()
 
-    record = run_record(config, metrics, seeds, mesh, compile_seconds, run_seconds)
+    record = run_record(config, result.metrics, seeds, mesh, result.compile_seconds, result.run_seconds)
+    if result.nonfinite:
+        record["stopped"] = {"step": result.steps, "reason": result.nonfinite}
     paths = save_run(record, run.out)
     print(summarize(record))
     print(
-        f"compile {compile_seconds:.1f} s, run {run_seconds:.1f} s, "
+        f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
         f"{record['env_steps_per_second']:.0f} env-steps/s ({record['device']}); wrote {paths['metrics.json']}"
     )
-    try:
-        check_finite(metrics, seeds)
-    except FloatingPointError as err:
-        fail(str(err), code=1)
+    if result.nonfinite:
+        kept = (
+            f"the last good checkpoint is {result.checkpoint} (continue with --resume {run.out})"
+            if result.checkpoint
+            else "no checkpoint was kept (--checkpoint-every 0)"
+        )
+        fail(f"{result.nonfinite}; the run stopped after env step {result.steps}, and {kept}", code=1)
     return record
 
 
-DEFAULT_CONFIG, DEFAULT_DQN_CONFIG, DEFAULT_RUN = DDPGConfig(), DQNConfig(), Run()
+def _resumable(train):
+    """Runs ``train``, turning a checkpoint problem (missing, corrupt, another run's) into an error exit."""
+    try:
+        return train()
+    except checkpoint.CheckpointError as err:
+        fail(f"resume: {err}")
+
+
+def _claim_output_folder(run: Run) -> None:
+    """Refuses an ``--out`` that holds a run unless ``--overwrite``, which clears it."""
+    found = existing_run(run.out)
+    if found and not run.overwrite:
+        fail(
+            f"out: {run.out} already holds a run ({', '.join(found)}); continue it with --resume {run.out}, "
+            "pass --overwrite to replace it, or choose another --out"
+        )
+    if found:
+        clear_run(run.out)
+
+
+def _resumed(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None) -> tuple:
+    """The config, run flags and seeds of the run in ``run.resume``, checked against the flags given
+    (``config`` was parsed with the saved config as its defaults, so any difference was asked for)."""
+    if run.overwrite:
+        fail("overwrite: cannot be combined with --resume (resuming keeps the run)")
+    saved = saved if saved is not None else guarded(lambda: _read_saved(run.resume))
+    saved_config = guarded(lambda: config_from_saved(saved, run.resume))
+    for field in dataclasses.fields(config):
+        given, kept = getattr(config, field.name), getattr(saved_config, field.name)
+        if given != kept:
+            fail(
+                f"{field.name}: the run in {run.resume} has {kept!r}; a resumed run keeps its config, so drop this flag"
+            )
+    seeds = [int(s) for s in saved["seeds"]]
+    for name, given, kept in (("num_seeds", run.num_seeds, len(seeds)), ("seed", run.seed, seeds[0])):
+        if given != getattr(DEFAULT_RUN, name) and given != kept:
+            fail(f"{name}: the run in {run.resume} has {kept}; a resumed run keeps its seeds, so drop this flag")
+    if run.out != DEFAULT_RUN.out and os.path.abspath(run.out) != os.path.abspath(run.resume):
+        fail(f"out: a resumed run writes into its own folder ({run.resume}); drop --out")
+    every = run.checkpoint_every or int(saved.get("checkpoint_every", 0))
+    return saved_config, dataclasses.replace(run, out=run.resume, checkpoint_every=every), seeds
+
+
+def _read_saved(out: str) -> dict:
+    """The run description stored with the latest checkpoint in ``out``."""
+    try:
+        return checkpoint.read_meta(os.path.join(out, CHECKPOINT_DIR))
+    except checkpoint.CheckpointError as err:
+        raise ValueError(f"resume: {err}") from None
+
+
+def config_from_saved(saved: dict, where: str) -> DDPGConfig | DQNConfig:
+    """The validated config stored with a run's checkpoints."""
+    try:
+        return ALGOS[saved["algo"]](**saved["config"])
+    except (KeyError, TypeError) as err:
+        raise checkpoint.CheckpointError(f"resume: the checkpoints in {where} hold no usable config ({err})") from None
+
+
+DEFAULT_RUN = Run()
 ALGOS = {"ddpg": DDPGConfig, "dqn": DQNConfig}
 
 
-def _parse(config: DDPGConfig = DEFAULT_CONFIG, run: Run = DEFAULT_RUN) -> tuple[DDPGConfig, Run]:
-    return config, run
+def _parser(config: DDPGConfig | DQNConfig, run: Run = DEFAULT_RUN) -> Callable:
+    """A tyro entry point whose flags default to ``config``'s and ``run``'s values."""
+
+    def parse(config=config, run=run):
+        return config, run
+
+    parse.__annotations__ = {"config": type(config), "run": Run}
+    return parse
 
 
-def _parse_dqn(config: DQNConfig = DEFAULT_DQN_CONFIG, run: Run = DEFAULT_RUN) -> tuple[DQNConfig, Run]:
-    return config, run
-
-
-def split_algo(argv: list[str]) -> tuple[str, list[str]]:
-    """Takes ``--algo NAME`` (default ddpg) out of ``argv``; the rest are the config's and run's flags."""
+def take_flag(argv: list[str], flag: str, remove: bool) -> tuple[str | None, list[str]]:
+    """The value of ``flag VALUE`` or ``flag=VALUE`` in ``argv`` (None if absent), and ``argv``
+    without it when ``remove``."""
     argv = list(argv)
-    algo = "ddpg"
     for i, arg in enumerate(argv):
-        if arg == "--algo" or arg.startswith("--algo="):
-            value = arg.partition("=")[2] if "=" in arg else (argv[i + 1] if i + 1 < len(argv) else "")
-            del argv[i : i + (1 if "=" in arg else 2)]
-            algo = value
-            break
-    if algo not in ALGOS:
+        if arg == flag or arg.startswith(flag + "="):
+            inline = "=" in arg
+            value = arg.partition("=")[2] if inline else (argv[i + 1] if i + 1 < len(argv) else "")
+            if remove:
+                del argv[i : i + (1 if inline else 2)]
+            return value, argv
+    return None, argv
+
+
+def split_algo(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Takes ``--algo NAME`` out of ``argv`` (None if absent); the rest are the config's and run's flags."""
+    algo, argv = take_flag(argv, "--algo", remove=True)
+    if algo is not None and algo not in ALGOS:
         fail(f"algo: unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
     return algo, argv
 
 
 def cli(argv: list[str] | None = None) -> None:
     algo, args = split_algo(sys.argv[1:] if argv is None else argv)
+    resume, _ = take_flag(args, "--resume", remove=False)
+    saved = None
+    if resume is not None:
+        saved = guarded(lambda: _read_saved(resume))
+        if algo is not None and algo != saved.get("algo"):
+            fail(f"algo: the run in {resume} is {saved.get('algo')!r}; drop --algo when resuming")
+        algo = saved.get("algo")
+        if algo not in ALGOS:
+            fail(f"resume: the checkpoints in {resume} name no known algorithm ({algo!r})")
+    algo = algo or "ddpg"
+    defaults = guarded(lambda: config_from_saved(saved, resume)) if saved else ALGOS[algo]()
     description = f"{__doc__}\n--algo {{ddpg,dqn}} picks the learner (default ddpg); these are the {algo} flags."
     config, run = guarded(
         lambda: tyro.cli(
-            _parse_dqn if algo == "dqn" else _parse,
+            _parser(defaults),
             args=args,
             config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff),
             description=description,
         )
     )
-    main(config, run)
+    main(config, run, saved)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,31 @@ TINY = dict(
     eval_episodes=2,
 )
 
+# The tiny run's sizes on CartPole, with DQN's own schedule fields pinned.
+TINY_DQN = {
+    **TINY,
+    "env": "CartPole-v1",
+    "total_steps": 400,
+    "eval_every": 200,
+    "epsilon_decay_steps": 200,
+    "updates_per_step": 1.0,
+    "lr": 5e-4,
+    "anneal_lr": False,
+}
+
 
 @pytest.fixture(scope="session")
 def root() -> str:
     return ROOT
+
+
+def flags_of(config: dict) -> list[str]:
+    """``--kebab-name value …`` CLI flags for a dict of config fields (tuples as several values)."""
+    argv = []
+    for name, value in config.items():
+        values = [str(v) for v in value] if isinstance(value, tuple) else [str(value)]
+        argv += ["--" + name.replace("_", "-"), *values]
+    return argv
 
 
 def run_script(script: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -6,24 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import TINY_DQN
 
 from pn_jax import DQNConfig, envs, make_train, noise
 from pn_jax.agents.dqn import make_dqn
 from pn_jax.networks import QNetwork
 from pn_jax.replay import Transition
-
-# The DDPG tiny run's sizes (TINY) on CartPole, with DQN's own schedule fields pinned.
-TINY_DQN = {
-    **{k: v for k, v in TINY.items() if k in DQNConfig.__dataclass_fields__},
-    "env": "CartPole-v1",
-    "total_steps": 400,
-    "eval_every": 200,
-    "epsilon_decay_steps": 200,
-    "updates_per_step": 1.0,
-    "lr": 5e-4,
-    "anneal_lr": False,
-}
 
 
 @pytest.mark.parametrize(("epsilon", "num_actions"), [(0.01, 2), (0.1, 4), (1.0, 3), (0.0, 5)])
@@ -123,7 +111,7 @@ def test_dqn_training_runs_and_reports(tiny_runs):
     for exploration, (state, metrics) in tiny_runs.items():
         assert metrics.eval_return.shape == (2, 2)
         assert np.all(np.isfinite(np.asarray(metrics.eval_return)))
-        assert np.all(np.asarray(metrics.nonfinite_step) == -1), exploration
+        assert all(np.all(np.asarray(s) == -1) for s in metrics.nonfinite), exploration
         assert state.replay.experience.action.dtype == jnp.int32
     sigma = np.asarray(tiny_runs["param"][1].sigma)
     assert sigma[0, 0] == pytest.approx(0.1) and not np.allclose(sigma[0, -1], 0.1)  # adapted after warm-up

@@ -62,5 +62,5 @@ def test_sharded_over_8_cpu_devices_equals_unsharded(root):
     # (the same tolerance as vmapped seed k vs the lone run with key k).
     for name, diff in report["max_rel_diff"].items():
         assert diff <= 1e-5, (name, report)
-    for name in ("eval_step", "log_step", "nonfinite_step", "sigma"):
+    for name in ("eval_step", "log_step", "nonfinite_loss", "nonfinite_params", "nonfinite_exploration", "sigma"):
         assert report["max_abs_diff"][name] == 0.0, name

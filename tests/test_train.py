@@ -28,7 +28,7 @@ def test_metrics_shapes(tiny):
     assert m.eval_step.shape == (3, 2) and list(np.asarray(m.eval_step[0])) == [150, 300]
     assert m.sigma.shape == (3, 6) and list(np.asarray(m.log_step[0])) == list(range(50, 301, 50))
     assert np.all(np.isfinite(np.asarray(m.eval_return)))
-    assert np.all(np.asarray(m.nonfinite_step) == -1)
+    assert all(np.all(np.asarray(s) == -1) for s in m.nonfinite)
 
 
 def test_same_key_same_result(tiny):
@@ -108,9 +108,14 @@ def test_progress_callback_sees_every_eval_point():
 def test_check_finite_names_the_step(tiny):
     _, _, _, _, _, metrics = tiny
     check_finite(metrics, [0, 1, 2])
-    bad = metrics._replace(nonfinite_step=jnp.array([-1, 250, -1]))
-    with pytest.raises(FloatingPointError, match="seed 1: the learner's loss became non-finite at env step 250"):
-        check_finite(bad, [0, 1, 2])
+    bad = metrics.nonfinite._replace(loss=jnp.array([-1, 250, -1]), exploration=jnp.array([300, -1, 200]))
+    with pytest.raises(
+        FloatingPointError, match=r"σ or the exploration state became non-finite at env step 200 \(seed 2\)"
+    ):
+        check_finite(metrics._replace(nonfinite=bad), [0, 1, 2])
+    bad = bad._replace(loss=jnp.array([-1, 150, -1]))
+    with pytest.raises(FloatingPointError, match=r"the learner's loss became non-finite at env step 150 \(seed 1\)"):
+        check_finite(metrics._replace(nonfinite=bad), [0, 1, 2])
 
 
 def test_short_run_learns_pendulum():

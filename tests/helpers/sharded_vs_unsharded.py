@@ -41,8 +41,11 @@ def main() -> None:
         "max_abs_diff": {},
         "max_rel_diff": {},
     }
-    for name in plain._fields:
-        a, b = np.asarray(getattr(plain, name), np.float64), np.asarray(getattr(sharded, name), np.float64)
+    fields = {name: (getattr(plain, name), getattr(sharded, name)) for name in plain._fields if name != "nonfinite"}
+    for name in plain.nonfinite._fields:
+        fields[f"nonfinite_{name}"] = (getattr(plain.nonfinite, name), getattr(sharded.nonfinite, name))
+    for name, (a, b) in fields.items():
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         same_nan = bool(np.array_equal(np.isnan(a), np.isnan(b)))
         a, b = np.nan_to_num(a), np.nan_to_num(b)
         abs_diff, rel_diff = np.abs(a - b), np.abs(a - b) / (np.abs(a) + 1e-6)

@@ -1,0 +1,192 @@
+"""Random invalid configs and CLI flags: each must give a clean error naming the field.
+
+Hypothesis draws one invalid value for one field (the rest stay valid), so a miss in validation
+shows up as a config that constructs, or a CLI run that exits 0; a crash inside jax or a missing
+check shows up as a non-ValueError, a traceback, or a message that does not name the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+
+import pytest
+from conftest import TINY, TINY_DQN, flags_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pn_jax import DDPGConfig, DQNConfig
+
+CONFIGS = (DDPGConfig, DQNConfig)
+JUNK = st.one_of(
+    st.none(),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
+)
+NOT_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+
+# Per field: values it must refuse. Ranges follow the field docs in pn_jax/config.py.
+POSITIVE_INTS = (
+    "total_steps num_envs batch_size buffer_size adapt_every eval_every eval_episodes coverage_bins epsilon_decay_steps"
+)
+NON_NEGATIVE_INTS = "learning_starts resample_every coverage_steps"
+REAL_RANGES = {  # name: strategy of out-of-range reals
+    "actor_lr": st.floats(max_value=0),
+    "critic_lr": st.floats(max_value=0),
+    "lr": st.floats(max_value=0),
+    "sigma_init": st.floats(max_value=0),
+    "target_distance": st.floats(max_value=0),
+    "tau": st.floats(max_value=0) | st.floats(min_value=1, exclude_min=True),
+    "gamma": st.floats(max_value=0, exclude_max=True) | st.floats(min_value=1, exclude_min=True),
+    "adapt_alpha": st.floats(max_value=1, exclude_max=True),
+    "sigma_spread": st.floats(max_value=1, exclude_max=True),
+    "action_noise_std": st.floats(max_value=0, exclude_max=True),
+    "ou_theta": st.floats(max_value=0),
+    "epsilon_start": st.floats(max_value=0, exclude_max=True) | st.floats(min_value=1, exclude_min=True),
+    "epsilon_end": st.floats(max_value=0, exclude_max=True) | st.floats(min_value=1, exclude_min=True),
+    "param_epsilon": st.floats(max_value=0, exclude_max=True) | st.floats(min_value=1, exclude_min=True),
+    "updates_per_step": st.floats(max_value=0)
+    | st.floats(min_value=1.01, max_value=1e5).filter(lambda x: abs(x - round(x)) > 1e-3)
+    | st.sampled_from([0.3, 0.7, 0.4]),
+}
+
+
+def invalid_values(cls: type, name: str) -> st.SearchStrategy:
+    """Values that field ``name`` of ``cls`` must refuse."""
+    hint = typing.get_type_hints(cls)[name]
+    bad = JUNK | NOT_FINITE
+    if name in POSITIVE_INTS.split():
+        return bad | st.integers(max_value=0) | st.integers(min_value=2**31) | st.floats() | st.booleans()
+    if name in NON_NEGATIVE_INTS.split():
+        return bad | st.integers(max_value=-1) | st.integers(min_value=2**31) | st.floats() | st.booleans()
+    if name in REAL_RANGES:
+        return bad | REAL_RANGES[name] | st.booleans()
+    if hint is bool:
+        return bad | st.integers() | st.floats()
+    if name == "hidden_sizes":  # (a list of positive ints is fine: it becomes a tuple)
+        bad_width = st.integers(max_value=0) | st.floats() | st.text(max_size=2) | st.none()
+        return st.none() | st.text(max_size=8) | st.integers() | st.just(()) | st.tuples(st.just(8), bad_width)
+    if name in ("env", "exploration"):
+        return (
+            st.text(max_size=12) | st.integers() | st.none() | st.sampled_from(["DeepSea-0", "DeepSea-1", "DeepSea-x"])
+        )
+    raise AssertionError(f"no invalid values for {cls.__name__}.{name}")
+
+
+def tiny_kwargs(cls: type) -> dict:
+    return dict(TINY_DQN if cls is DQNConfig else TINY)
+
+
+@st.composite
+def one_bad_field(draw) -> tuple[type, str, object]:
+    cls = draw(st.sampled_from(CONFIGS))
+    name = draw(st.sampled_from([f.name for f in dataclasses.fields(cls)]))
+    value = draw(invalid_values(cls, name))
+    if name in ("env", "exploration") and _accepts(cls, name, value):
+        value = f"{value}-not-a-name"
+    return cls, name, value
+
+
+def _accepts(cls: type, name: str, value: object) -> bool:
+    try:
+        cls(**{**tiny_kwargs(cls), name: value})
+        return True
+    except ValueError:
+        return False
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(one_bad_field())
+def test_invalid_config_field_raises_value_error_naming_it(case):
+    cls, name, value = case
+    with pytest.raises(ValueError) as err:
+        cls(**{**tiny_kwargs(cls), name: value})
+    assert name in str(err.value), (name, value, str(err.value))
+
+
+# ---- the CLI, in-process (parsing and validation fail before anything compiles) ----
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+TINY_FLAGS = [*flags_of(TINY), "--num-seeds", "2", "--progress", "False"]
+TINY_ALGO_FLAGS = {
+    DDPGConfig: TINY_FLAGS,
+    DQNConfig: ["--algo", "dqn", *flags_of(TINY_DQN), "--num-seeds", "2", "--progress", "False"],
+}
+RUN_FLAGS = {
+    "num_seeds": st.integers(max_value=0).map(str) | st.sampled_from(["abc", "1.5", ""]),
+    "devices": st.sampled_from(["0", "-1", "999", "two", "1.0", ""]),
+    "checkpoint_every": st.sampled_from(["100", "-150", "7", "abc", "1e3"]),
+    "resume": st.text(alphabet="abcxyz/_", min_size=1, max_size=10).map(lambda s: f"/nonexistent/{s}"),
+    "progress": st.sampled_from(["maybe", "2", ""]),
+    "overwrite": st.sampled_from(["yes!", "3", ""]),
+}
+
+
+@st.composite
+def one_bad_flag(draw) -> tuple[list[str], list[str]]:
+    """``(argv, names that may identify the bad flag in the message)``."""
+    kind = draw(st.sampled_from(["field", "field", "run", "unknown", "algo"]))
+    if kind == "field":
+        cls = draw(st.sampled_from(CONFIGS))
+        name = draw(st.sampled_from([f.name for f in dataclasses.fields(cls) if f.name != "hidden_sizes"]))
+        value = draw(invalid_values(cls, name).map(str))
+        if _accepts(cls, name, _cast(cls, name, value)):
+            value = "not-a-value"
+        return [*TINY_ALGO_FLAGS[cls], _flag(name), value], [name, _flag(name)]
+    if kind == "run":
+        name = draw(st.sampled_from(sorted(RUN_FLAGS)))
+        return [*TINY_FLAGS, _flag(name), draw(RUN_FLAGS[name])], [name, _flag(name)]
+    if kind == "algo":
+        algo = draw(st.text(alphabet="abcdqnpg", min_size=1, max_size=6).filter(lambda a: a not in ("ddpg", "dqn")))
+        return ["--algo", algo, *TINY_FLAGS], ["algo"]
+    name = draw(st.text(alphabet="abcdefghij-", min_size=2, max_size=10).filter(lambda n: n.strip("-")))
+    return [*TINY_FLAGS, f"--zz-{name}", "1"], [f"--zz-{name}"]
+
+
+def _cast(cls: type, name: str, text: str) -> object:
+    """What tyro would make of ``text`` for field ``name`` (the text itself if it cannot)."""
+    hint = typing.get_type_hints(cls)[name]
+    try:
+        if hint is bool:
+            return {"True": True, "False": False}[text]
+        return hint(text)
+    except (KeyError, TypeError, ValueError):
+        return text
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(case=one_bad_flag())
+def test_invalid_cli_flag_exits_with_a_message_naming_it(case, capsys, tmp_path_factory):
+    import train
+
+    argv, names = case
+    out = tmp_path_factory.mktemp("out")
+    with pytest.raises(SystemExit) as exit_info:
+        train.cli([*argv, "--out", str(out)] if "--out" not in argv else argv)
+    captured = capsys.readouterr()
+    text = captured.err + captured.out
+    assert exit_info.value.code not in (0, None), (argv, text)
+    assert "Traceback" not in text, (argv, text)
+    assert any(n in text for n in names), (argv, names, text[-800:])
+
+
+def test_out_holding_a_run_is_refused_without_overwrite(tmp_path, capsys):
+    import train
+
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        train.cli([*TINY_FLAGS, "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "out:" in err and "--resume" in err and "--overwrite" in err
+    assert (tmp_path / "metrics.json").read_text() == "{}"

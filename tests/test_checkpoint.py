@@ -1,0 +1,203 @@
+"""Checkpoint / resume (pn_jax.checkpoint, pn_jax.runner): exact resumes, damaged files, NaN guards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+from conftest import TINY
+
+from pn_jax import DDPGConfig, checkpoint, make_train, runner
+from pn_jax.train import make_trainer
+
+# 4 evaluation chunks of 150 steps; 2 seeds vmapped together.
+CONFIG = DDPGConfig(**{**TINY, "total_steps": 600})
+KEYS = jax.random.split(jax.random.key(11), 2)
+
+
+def assert_identical(a, b) -> None:
+    """Every leaf bit for bit (NaN where NaN); PRNG keys compared by their data."""
+    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
+    assert len(leaves_a) == len(leaves_b)
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """An uninterrupted run, the same run checkpointing every 300 steps, and a resume from step 300."""
+    plain = runner.run(CONFIG, KEYS)
+    directory = str(tmp_path_factory.mktemp("ckpt") / "checkpoints")
+    saved = runner.run(CONFIG, KEYS, checkpoint_dir=directory, checkpoint_every=300, meta={"note": "x"})
+    kept = str(tmp_path_factory.mktemp("kept"))
+    shutil.copytree(directory, kept, dirs_exist_ok=True)
+    shutil.rmtree(os.path.join(directory, "600"))  # as if killed before the second checkpoint
+    resumed = runner.run(CONFIG, KEYS, checkpoint_dir=directory, checkpoint_every=300, resume=True)
+    return plain, saved, resumed, kept
+
+
+def test_checkpointing_and_resuming_give_the_uninterrupted_numbers(runs):
+    plain, saved, resumed, _ = runs
+    assert plain.steps == saved.steps == resumed.steps == 600
+    assert_identical(saved.metrics, plain.metrics)
+    assert_identical(resumed.metrics, plain.metrics)
+    assert np.asarray(plain.metrics.eval_return).shape == (2, 4)
+    assert plain.nonfinite is None and plain.checkpoint is None
+
+
+def test_runner_agrees_with_the_fused_train_up_to_rounding(runs):
+    """One jit(vmap(make_train)) is another XLA program: same algorithm, same keys, float rounding apart."""
+    plain = runs[0]
+    _, fused = jax.jit(jax.vmap(make_train(CONFIG)))(KEYS)
+    np.testing.assert_array_equal(plain.metrics.log_step, fused.log_step)
+    np.testing.assert_allclose(plain.metrics.sigma[:, :6], fused.sigma[:, :6], rtol=1e-4)
+    np.testing.assert_allclose(plain.metrics.eval_return[:, 0], fused.eval_return[:, 0], rtol=1e-3)
+
+
+def test_checkpoint_holds_the_whole_state_bit_for_bit(runs):
+    _, _, _, kept = runs
+    trainer = make_trainer(CONFIG)
+    like = jax.eval_shape(jax.vmap(trainer.init), KEYS)
+    assert checkpoint.steps(kept) == [300, 600]
+    first = checkpoint.restore(kept, like, step=300)
+    assert (first.step, first.chunk, first.meta["note"]) == (300, 2, "x")
+    assert np.asarray(first.log.eval_step).tolist() == [[150, 300]] * 2
+    # Continuing the restored state by hand gives the state saved at 600.
+    advance = jax.jit(jax.vmap(lambda s, c: trainer.advance(s, c, num_chunks=2), in_axes=(0, None)))
+    state, _ = advance(first.state, np.int32(2))
+    assert_identical(jax.device_get(state), checkpoint.restore(kept, like).state)
+
+
+def test_checkpoint_keeps_the_newest_two(tmp_path, runs):
+    _, _, _, kept = runs
+    like = jax.eval_shape(jax.vmap(make_trainer(CONFIG).init), KEYS)
+    ckpt = checkpoint.restore(kept, like)
+    for step in (600, 750, 900):
+        checkpoint.save(str(tmp_path), ckpt._replace(step=step))
+    assert checkpoint.steps(str(tmp_path)) == [750, 900]
+
+
+@pytest.fixture
+def damaged(tmp_path, runs):
+    """A copy of the run's checkpoints to damage, and the state shape they must fit."""
+    directory = str(tmp_path / "checkpoints")
+    shutil.copytree(runs[3], directory)
+    return directory, jax.eval_shape(jax.vmap(make_trainer(CONFIG).init), KEYS)
+
+
+def _array_files(step_dir: str) -> list[str]:
+    files = [os.path.join(d, f) for d, _, names in os.walk(os.path.join(step_dir, "arrays")) for f in names]
+    return sorted((f for f in files if os.sep + "d" + os.sep in f), key=os.path.getsize)
+
+
+def test_truncated_array_file_is_a_clear_error(damaged):
+    directory, like = damaged
+    largest = _array_files(os.path.join(directory, "600"))[-1]
+    with open(largest, "r+b") as f:
+        f.truncate(os.path.getsize(largest) // 2)
+    with pytest.raises(checkpoint.CheckpointError, match=r"600 is corrupt or truncated: .* bytes, \d+ were written"):
+        checkpoint.restore(directory, like)
+    assert checkpoint.restore(directory, like, step=300).step == 300  # the older one still loads
+
+
+def test_altered_bytes_are_caught_by_the_digest(damaged):
+    directory, like = damaged
+    path = _array_files(os.path.join(directory, "600"))[-1]
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0x01
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(
+        checkpoint.CheckpointError, match=r"600 is corrupt or truncated: .* differs from what was written"
+    ):
+        checkpoint.restore(directory, like)
+
+
+def test_a_missing_array_file_is_a_clear_error(damaged):
+    directory, like = damaged
+    os.remove(_array_files(os.path.join(directory, "600"))[0])
+    with pytest.raises(checkpoint.CheckpointError, match=r"600 is corrupt or truncated: .* is missing"):
+        checkpoint.restore(directory, like)
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"format": 1}', '{"format": 99}'])
+def test_damaged_metadata_is_a_clear_error(damaged, content):
+    directory, like = damaged
+    with open(os.path.join(directory, "600", "meta.json"), "w") as f:
+        f.write(content)
+    with pytest.raises(checkpoint.CheckpointError, match="600"):
+        checkpoint.restore(directory, like)
+    with pytest.raises(checkpoint.CheckpointError, match="600"):
+        checkpoint.read_meta(directory)
+
+
+def test_a_checkpoint_of_another_run_is_refused(damaged):
+    directory, _ = damaged
+    wider = DDPGConfig(**{**TINY, "total_steps": 600, "hidden_sizes": (32, 16)})
+    with pytest.raises(checkpoint.CheckpointError, match="does not match this run"):
+        checkpoint.restore(directory, jax.eval_shape(jax.vmap(make_trainer(wider).init), KEYS))
+    three = jax.random.split(jax.random.key(0), 3)
+    with pytest.raises(checkpoint.CheckpointError, match="number of seeds"):
+        checkpoint.restore(directory, jax.eval_shape(jax.vmap(make_trainer(CONFIG).init), three))
+
+
+def test_missing_checkpoints_and_unfinished_saves(damaged, tmp_path):
+    directory, like = damaged
+    with pytest.raises(checkpoint.CheckpointError, match="no complete checkpoint"):
+        checkpoint.restore(str(tmp_path / "nowhere"), like)
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint for step 450"):
+        checkpoint.restore(directory, like, step=450)
+    # A save killed midway leaves its partial folder, which is never taken for a checkpoint
+    # and is cleared by the next save.
+    partial = os.path.join(directory, ".partial-750-1")
+    shutil.copytree(os.path.join(directory, "600"), partial)
+    assert checkpoint.steps(directory) == [300, 600]
+    ckpt = checkpoint.restore(directory, like)
+    assert ckpt.step == 600
+    checkpoint.save(directory, ckpt._replace(step=750))
+    assert checkpoint.steps(directory) == [600, 750] and not os.path.exists(partial)
+
+
+def test_diverging_run_stops_naming_quantity_step_and_seed(tmp_path):
+    """A huge learning rate: the loss goes non-finite right after warm-up (step 300); the run stops
+    after that chunk and the checkpoints from before it stay the latest."""
+    config = DDPGConfig(**{**TINY, "total_steps": 600, "learning_starts": 300, "critic_lr": 1e6, "actor_lr": 1e6})
+    directory = str(tmp_path / "checkpoints")
+    result = runner.run(config, KEYS, checkpoint_dir=directory, checkpoint_every=150, seeds=[7, 8])
+    assert result.nonfinite is not None
+    assert result.nonfinite.startswith("the learner's loss became non-finite at env step 30")
+    assert "(seed 7)" in result.nonfinite
+    assert result.steps == 450  # stopped at the first evaluation after it
+    assert checkpoint.steps(directory) == [150, 300] and result.checkpoint.endswith("300")
+    assert np.asarray(result.metrics.eval_step).shape == (2, 3)
+    assert np.all(np.asarray(result.metrics.nonfinite.loss) > 300)
+
+
+def test_bad_checkpoint_arguments_are_value_errors():
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        runner.run(CONFIG, KEYS, checkpoint_dir="/tmp/x", checkpoint_every=100)
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        runner.run(CONFIG, KEYS, checkpoint_every=300)
+
+
+def test_chunks_and_checkpoints_reuse_one_compiled_program(tmp_path, monkeypatch):
+    """``advance`` is traced (and compiled) once, however many chunks and checkpoints follow."""
+    traced = []
+
+    def counting_make_trainer(config, progress_fn=None):
+        trainer = make_trainer(config, progress_fn)
+
+        def advance(*args, **kwargs):
+            traced.append(kwargs["num_chunks"])
+            return trainer.advance(*args, **kwargs)
+
+        return trainer._replace(advance=advance)
+
+    monkeypatch.setattr(runner, "make_trainer", counting_make_trainer)
+    result = runner.run(CONFIG, KEYS, checkpoint_dir=str(tmp_path), checkpoint_every=150)
+    assert result.steps == 600 and checkpoint.steps(str(tmp_path)) == [450, 600]
+    assert traced == [1]

@@ -8,7 +8,8 @@ of every evaluation chunk trained so far (``[B, C, ...]``). Layout::
 
     DIR/<env step>/arrays/     every non-empty leaf, written by orbax (tensorstore OCDBT)
     DIR/<env step>/meta.json   the caller's description of the run, each leaf's path, shape and
-                               dtype, and the size and BLAKE2 digest of every file under arrays/
+                               dtype, the size and BLAKE2 digest of every file under arrays/, and
+                               a digest of its own content
 
 A checkpoint is written into ``DIR/.partial-<step>-<pid>/`` and renamed to ``DIR/<step>`` only
 once complete, so a crash mid-save leaves the previous checkpoint as the latest (and the partial
@@ -83,6 +84,7 @@ def save(directory: str, ckpt: Checkpoint, keep: int = 2) -> str:
         checkpointer.wait_until_finished()
         checkpointer.close()
     meta["files"] = _file_digests(partial)
+    meta["digest"] = _meta_digest(meta)
     with open(os.path.join(partial, "meta.json"), "w") as f:
         json.dump(meta, f)
         f.flush()
@@ -133,6 +135,8 @@ def restore(directory: str, state_like: Any, step: int | None = None) -> Checkpo
     expected = _describe(state_like)
     if meta["leaves"]["state"] != expected:
         raise CheckpointError(f"checkpoint {path} does not match this run: {_first_difference(meta, expected)}")
+    if any(len(shape) < 2 or shape[1] != meta["chunk"] for _, shape, _ in meta["leaves"]["log"]):
+        raise CheckpointError(f"checkpoint {path} is corrupt: its logs do not cover {meta['chunk']} chunks")
     problem = _verify_files(path, meta["files"])
     if problem:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {problem}")
@@ -180,6 +184,12 @@ def _verify_files(root: str, files: dict[str, list]) -> str | None:
     return None
 
 
+def _inside_arrays(rel: str) -> bool:
+    """A recorded file path stays inside the checkpoint's ``arrays/`` folder."""
+    parts = rel.replace("\\", "/").split("/")
+    return len(parts) > 1 and parts[0] == "arrays" and ".." not in parts and not os.path.isabs(rel)
+
+
 def _hash_file(path: str) -> str:
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
@@ -204,15 +214,58 @@ def _read_meta(directory: str, step: int) -> dict:
     try:
         with open(os.path.join(path, "meta.json")) as f:
             meta = json.load(f)
-        if meta.get("format") != FORMAT_VERSION:
-            raise CheckpointError(f"checkpoint {path} has format {meta.get('format')!r}, expected {FORMAT_VERSION}")
-        for field in ("step", "chunk", "run", "leaves", "files"):
-            meta[field]  # noqa: B018 - presence check
-        return meta
-    except CheckpointError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+    except (OSError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {_one_line(err)}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"checkpoint {path} has format {found!r}, expected {FORMAT_VERSION}")
+    if meta.get("digest") != _meta_digest(meta):
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: meta.json differs from what was written (digest mismatch)"
+        )
+    problem = _schema_problem(meta)
+    if problem:
+        raise CheckpointError(f"checkpoint {path} is corrupt: meta.json {problem}")
+    return meta
+
+
+def _meta_digest(meta: dict) -> str:
+    """BLAKE2 of meta.json's content other than this digest (canonical JSON)."""
+    content = json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True)
+    return hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
+
+
+def _schema_problem(meta: dict) -> str | None:
+    """What in a parsed meta.json does not have the shape :func:`save` writes (None if all does)."""
+
+    def is_int(x) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+    def is_leaf(x) -> bool:
+        return (
+            isinstance(x, list)
+            and len(x) == 3
+            and isinstance(x[0], str)
+            and isinstance(x[1], list)
+            and all(is_int(d) for d in x[1])
+            and isinstance(x[2], str)
+        )
+
+    def is_file(x) -> bool:
+        return isinstance(x, list) and len(x) == 2 and is_int(x[0]) and isinstance(x[1], str)
+
+    leaves = meta.get("leaves")
+    checks = {
+        "step": is_int(meta.get("step")),
+        "chunk": is_int(meta.get("chunk")),
+        "run": isinstance(meta.get("run"), dict),
+        "leaves": isinstance(leaves, dict)
+        and all(isinstance(leaves.get(k), list) and all(map(is_leaf, leaves[k])) for k in ("state", "log")),
+        "files": isinstance(meta.get("files"), dict)
+        and all(is_file(v) and _inside_arrays(k) for k, v in meta["files"].items()),
+    }
+    bad = [name for name, ok in checks.items() if not ok]
+    return f"has a missing or malformed {', '.join(bad)}" if bad else None
 
 
 def _flatten(tree: Any) -> tuple[list[np.ndarray], list[list]]:

@@ -111,8 +111,13 @@ def run(
     init_seconds = 0.0
     if resume:
         saved = checkpoint.restore(checkpoint_dir, state_like)
+        if saved.chunk > trainer.num_chunks or saved.step != saved.chunk * trainer.chunk_steps:
+            raise checkpoint.CheckpointError(
+                f"the checkpoint at step {saved.step} ({saved.chunk} chunks) does not fit this run "
+                f"({trainer.num_chunks} chunks of {trainer.chunk_steps} steps)"
+            )
         state = parallel.prepare((saved.state,), mesh)[0]
-        chunk, logs, prior_seconds = saved.chunk, [saved.log], float(saved.meta.get("run_seconds", 0.0))
+        chunk, logs, prior_seconds = saved.chunk, [saved.log], _seconds(saved.meta.get("run_seconds"))
         latest = os.path.join(checkpoint_dir, str(saved.step))
     else:
         init_start = time.perf_counter()
@@ -152,6 +157,12 @@ def run(
     final_state = _host(state, batch)
     metrics = jax.tree.map(np.asarray, jax.vmap(trainer.finish)(final_state, _concat(logs)))
     return RunResult(metrics, chunk * trainer.chunk_steps, compile_seconds, run_seconds, nonfinite, latest)
+
+
+def _seconds(value: Any) -> float:
+    """A stored duration, or 0 if it is missing or not a non-negative number."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")
+    return float(value) if ok else 0.0
 
 
 def _host(tree: Any, batch: int) -> Any:

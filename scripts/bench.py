@@ -1,13 +1,16 @@
 """Throughput of the jitted training loop, as ratios within one process and as scaling sweeps.
 
-Three measurements, each program compiled once ahead of time and then timed:
+Four measurements, each program compiled once ahead of time and then timed:
 
 * ``compare`` — exploration none (the bare loop) vs gaussian vs param at ``--seeds``, timed in
   interleaved rounds in a rotating order (best round kept), so a busy machine slows all alike;
 * ``seed sweep`` — aggregate env-steps/s and updates/s for ``--seed-sweep`` vmapped seeds;
 * ``population sweep`` — one seed, N perturbed actors for N in ``--population-sweep``, at a fixed
   replay ratio of one learner update per ``--env-steps-per-update`` env steps
-  (``updates_per_step = N / env_steps_per_update``).
+  (``updates_per_step = N / env_steps_per_update``);
+* ``resumable`` — at the largest of ``--seeds``, param noise run the way ``scripts/train.py`` runs
+  it (``pn_jax.runner``: one compiled evaluation chunk per call), without and with a checkpoint at
+  every evaluation, against the fused ``jit(vmap(train))`` program, in interleaved rounds.
 
 Memory is XLA's static estimate for the compiled program (arguments + outputs + temporaries);
 on a GPU the device's peak bytes in use are recorded too.
@@ -21,6 +24,7 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +33,7 @@ import jax  # noqa: E402
 import tyro  # noqa: E402
 from _cli import compile_sharded, device_name, guarded  # noqa: E402
 
-from pn_jax import DDPGConfig, parallel  # noqa: E402
+from pn_jax import DDPGConfig, parallel, runner  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +60,8 @@ class Bench:
     """replay ratio of the population sweep: one learner update per this many env steps."""
     population_steps: int = 409_600
     """environment steps per population run (rounded up to whole adaptation blocks)."""
+    resumable: bool = True
+    """time the chunked runner of scripts/train.py (with and without checkpoints) against the fused program."""
     devices: str = "all"
     """devices to spread seeds over: 'all' or a count."""
     out: str = "runs/bench.json"
@@ -81,9 +87,11 @@ def _device_peak_mb() -> float | None:
     return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
 
 
-def _row(config: DDPGConfig, num_seeds: int, seconds: float, compile_seconds: float, compiled, mesh, **extra) -> dict:
+def _row(
+    config: DDPGConfig, num_seeds: int, seconds: float, compile_seconds: float, compiled, mesh, label=None, **extra
+) -> dict:
     row = {
-        "exploration": config.exploration,
+        "exploration": label or config.exploration,
         "devices": mesh.size,
         "num_seeds": num_seeds,
         "num_envs": config.num_envs,
@@ -149,6 +157,35 @@ def seed_sweep(bench: Bench, mesh) -> list[dict]:
     return rows
 
 
+def resumable(bench: Bench, mesh) -> list[dict]:
+    """The chunked runner (no checkpoints / a checkpoint at every evaluation) vs the fused program."""
+    if not bench.resumable or not bench.seeds:
+        return []
+    num_seeds = max(bench.seeds)
+    config = DDPGConfig(env=bench.env, total_steps=bench.total_steps)
+    keys = jax.random.split(jax.random.key(0), num_seeds)
+    compiled, padded, compile_seconds = _compile(config, num_seeds, mesh)
+    best = {"fused": float("inf"), "chunked": float("inf"), "chunked+checkpoints": float("inf")}
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = {
+            "fused": lambda i: _time(compiled, padded),
+            "chunked": lambda i: runner.run(config, keys, mesh=mesh).run_seconds,
+            "chunked+checkpoints": lambda i: (
+                runner.run(
+                    config, keys, mesh=mesh, checkpoint_dir=f"{tmp}/{i}", checkpoint_every=config.eval_every
+                ).run_seconds
+            ),
+        }
+        names = list(variants)
+        for round_ in range(bench.rounds):
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                best[name] = min(best[name], variants[name](round_))
+    return [
+        _row(config, num_seeds, best[name], compile_seconds, compiled, mesh, label=f"param ({name})", sweep="resumable")
+        for name in names
+    ]
+
+
 def population_config(bench: Bench, num_envs: int) -> DDPGConfig:
     """One seed, ``num_envs`` perturbed actors, one update per ``env_steps_per_update`` env steps."""
     ratio = num_envs / bench.env_steps_per_update
@@ -195,6 +232,10 @@ def ratios(rows: list[dict]) -> list[str]:
                 f"{r['num_seeds']} seeds on {r['devices']} device(s) / 1 seed on 1 device, aggregate env-steps/s: "
                 f"{gain:.2f}x"
             )
+    resumable_rows = {r["exploration"]: r["env_steps_per_second"] for r in rows if r["sweep"] == "resumable"}
+    for name, sps in resumable_rows.items():
+        if name != "param (fused)" and "param (fused)" in resumable_rows:
+            lines.append(f"{name} / param (fused), env-steps/s: {sps / resumable_rows['param (fused)']:.3f}")
     single = base
     for r in (r for r in rows if r["sweep"] == "population" and r["num_envs"] > 1 and single):
         gain = r["env_steps_per_second"] / single["env_steps_per_second"]
@@ -233,7 +274,7 @@ def main() -> None:
         guarded(lambda num_envs=num_envs: population_config(bench, num_envs))
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(bench.devices)))
     print(f"device: {device_name(mesh.size)}, jax {jax.__version__}", flush=True)
-    rows = compare(bench, mesh) + seed_sweep(bench, mesh) + population_sweep(bench, mesh)
+    rows = compare(bench, mesh) + resumable(bench, mesh) + seed_sweep(bench, mesh) + population_sweep(bench, mesh)
     record = {
         "device": device_name(mesh.size),
         "jax_version": jax.__version__,

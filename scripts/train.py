@@ -94,9 +94,10 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         record["stopped"] = {"step": result.steps, "reason": result.nonfinite}
     paths = save_run(record, run.out)
     print(summarize(record))
+    rate = record["env_steps_per_second"]
     print(
         f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
-        f"{record['env_steps_per_second']:.0f} env-steps/s ({record['device']}); wrote {paths['metrics.json']}"
+        f"{'–' if rate is None else f'{rate:.0f}'} env-steps/s ({record['device']}); wrote {paths['metrics.json']}"
     )
     if result.nonfinite:
         kept = (
@@ -134,7 +135,7 @@ def _resumed(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None) -> tu
     if run.overwrite:
         fail("overwrite: cannot be combined with --resume (resuming keeps the run)")
     saved = saved if saved is not None else guarded(lambda: _read_saved(run.resume))
-    saved_config = guarded(lambda: config_from_saved(saved, run.resume))
+    saved_config = guarded(lambda: config_from_saved(saved, run.resume))  # also checks seeds and cadence
     for field in dataclasses.fields(config):
         given, kept = getattr(config, field.name), getattr(saved_config, field.name)
         if given != kept:
@@ -160,11 +161,19 @@ def _read_saved(out: str) -> dict:
 
 
 def config_from_saved(saved: dict, where: str) -> DDPGConfig | DQNConfig:
-    """The validated config stored with a run's checkpoints."""
+    """The validated config stored with a run's checkpoints (``ValueError`` naming ``resume`` if unusable)."""
+    algo, config, seeds = saved.get("algo"), saved.get("config"), saved.get("seeds")
+    if not isinstance(algo, str) or algo not in ALGOS or not isinstance(config, dict):
+        raise ValueError(f"resume: the checkpoints in {where} name no usable algorithm and config")
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise ValueError(f"resume: the checkpoints in {where} hold no usable list of seeds")
+    every = saved.get("checkpoint_every", 0)
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        raise ValueError(f"resume: the checkpoints in {where} hold an unusable checkpoint_every ({every!r})")
     try:
-        return ALGOS[saved["algo"]](**saved["config"])
-    except (KeyError, TypeError) as err:
-        raise checkpoint.CheckpointError(f"resume: the checkpoints in {where} hold no usable config ({err})") from None
+        return ALGOS[algo](**config)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"resume: the config stored in {where} is unusable: {err}") from None
 
 
 DEFAULT_RUN = Run()
@@ -209,10 +218,10 @@ def cli(argv: list[str] | None = None) -> None:
     saved = None
     if resume is not None:
         saved = guarded(lambda: _read_saved(resume))
-        if algo is not None and algo != saved.get("algo"):
+        if algo is not None and algo != saved.get("algo"):  # (a str, or None when --algo is absent)
             fail(f"algo: the run in {resume} is {saved.get('algo')!r}; drop --algo when resuming")
         algo = saved.get("algo")
-        if algo not in ALGOS:
+        if not isinstance(algo, str) or algo not in ALGOS:
             fail(f"resume: the checkpoints in {resume} name no known algorithm ({algo!r})")
     algo = algo or "ddpg"
     defaults = guarded(lambda: config_from_saved(saved, resume)) if saved else ALGOS[algo]()

@@ -8,12 +8,14 @@ check shows up as a non-ValueError, a traceback, or a message that does not name
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import shutil
 import typing
 
 import pytest
 from conftest import TINY, TINY_DQN, flags_of
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pn_jax import DDPGConfig, DQNConfig
@@ -101,6 +103,7 @@ def _accepts(cls: type, name: str, value: object) -> bool:
 @given(one_bad_field())
 def test_invalid_config_field_raises_value_error_naming_it(case):
     cls, name, value = case
+    event(f"{cls.__name__}")
     with pytest.raises(ValueError) as err:
         cls(**{**tiny_kwargs(cls), name: value})
     assert name in str(err.value), (name, value, str(err.value))
@@ -175,6 +178,7 @@ def test_invalid_cli_flag_exits_with_a_message_naming_it(case, capsys, tmp_path_
         train.cli([*argv, "--out", str(out)] if "--out" not in argv else argv)
     captured = capsys.readouterr()
     text = captured.err + captured.out
+    event(f"exit code {exit_info.value.code}")
     assert exit_info.value.code not in (0, None), (argv, text)
     assert "Traceback" not in text, (argv, text)
     assert any(n in text for n in names), (argv, names, text[-800:])
@@ -190,3 +194,76 @@ def test_out_holding_a_run_is_refused_without_overwrite(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "out:" in err and "--resume" in err and "--overwrite" in err
     assert (tmp_path / "metrics.json").read_text() == "{}"
+
+
+# ---- --resume on checkpoints whose meta.json was damaged or tampered with ----
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
+    max_leaves=6,
+)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A complete tiny run with checkpoints (resuming it only rewrites its outputs)."""
+    import train
+
+    out = tmp_path_factory.mktemp("finished") / "run"
+    train.cli([*TINY_FLAGS, "--checkpoint-every", "150", "--out", str(out)])
+    return out
+
+
+@st.composite
+def tampered_meta(draw, meta: dict) -> str:
+    """meta.json text with one part replaced: the whole file, a top-level entry, an entry of the run
+    description, or one config field (by a value that field refuses)."""
+    where = draw(st.sampled_from(["file", "top", "run", "config", "delete"]))
+    meta = json.loads(json.dumps(meta))
+    if where == "file":
+        return draw(st.text(max_size=40) | JSON.map(json.dumps))
+    if where == "top":
+        meta[draw(st.sampled_from(sorted(meta)))] = draw(JSON)
+    elif where == "run":
+        meta["run"][draw(st.sampled_from(sorted(meta["run"])))] = draw(JSON)
+    elif where == "config":
+        name = draw(st.sampled_from(sorted(meta["run"]["config"])))
+        meta["run"]["config"][name] = draw(invalid_values(DDPGConfig, name).filter(_json_safe))
+    else:
+        section = draw(st.sampled_from([meta, meta["run"], meta["run"]["config"]]))
+        del section[draw(st.sampled_from(sorted(section)))]
+    return json.dumps(meta)
+
+
+def _json_safe(value: object) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_resume_from_tampered_metadata_fails_cleanly(finished_run, data, capsys, tmp_path_factory):
+    import train
+
+    copy = tmp_path_factory.mktemp("tampered") / "run"
+    shutil.copytree(finished_run, copy)
+    latest = copy / "checkpoints" / "300" / "meta.json"
+    latest.write_text(data.draw(tampered_meta(json.loads(latest.read_text()))))
+    try:
+        train.cli(["--resume", str(copy), "--progress", "False"])
+        code = 0
+    except SystemExit as exit_info:
+        code = exit_info.code
+    text = capsys.readouterr().err
+    event(f"exit code {code}")
+    assert "Traceback" not in text
+    if code != 0:
+        assert code == 2 and ("error: " in text or "Value error" in text), text[-800:]

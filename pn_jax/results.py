@@ -282,6 +282,23 @@ def existing_run(out_dir: str) -> list[str]:
     return [name for name in (*RUN_FILES, CHECKPOINT_DIR) if os.path.exists(os.path.join(out_dir, name))]
 
 
+def runs_in(out_dir: str, depth: int = 2) -> list[str]:
+    """A run's outputs in ``out_dir`` or in folders up to ``depth`` levels below it (a sweep's
+    ``<exploration>/<setting>/``), as paths relative to ``out_dir``; ``[]`` if it holds none."""
+    found: list[str] = []
+
+    def visit(folder: str, relative: str, level: int) -> None:
+        found.extend(os.path.join(relative, name) for name in existing_run(folder))
+        if level < depth:
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if entry.is_dir() and entry.name != CHECKPOINT_DIR and not entry.name.startswith("."):
+                    visit(entry.path, os.path.join(relative, entry.name), level + 1)
+
+    if os.path.isdir(out_dir):
+        visit(out_dir, "", 0)
+    return found
+
+
 def clear_run(out_dir: str) -> None:
     """Deletes a run's outputs from ``out_dir`` (only those :func:`existing_run` lists)."""
     import shutil

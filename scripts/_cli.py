@@ -50,6 +50,28 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+def claim_output_folder(out: str, overwrite: bool, *, sweep: bool = False, resumable: bool = False) -> None:
+    """Refuses an ``--out`` that already holds results, unless ``overwrite``.
+
+    A single run (``scripts/train.py``) looks at ``out`` itself; with ``overwrite`` its metrics
+    files and checkpoints are deleted first, so a stale checkpoint can never be resumed. A sweep
+    (ablate, reproduce, chain) also looks at the run folders up to two levels below ``out``; with
+    ``overwrite`` its files are replaced as they are written and nothing is deleted.
+    """
+    from pn_jax.results import clear_run, runs_in
+
+    found = runs_in(out, depth=2 if sweep else 0)
+    if found and not overwrite:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        resume = f"continue it with --resume {out}, " if resumable else ""
+        fail(
+            f"out: {out} already holds results ({shown}); "
+            f"{resume}pass --overwrite True to replace them, or choose another --out"
+        )
+    if found and not sweep:
+        clear_run(out)
+
+
 def guarded(build: Callable[[], T]) -> T:
     """Runs ``build`` and turns a configuration ``ValueError`` into a one-line error exit."""
     try:

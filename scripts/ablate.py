@@ -26,7 +26,16 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import tyro  # noqa: E402
-from _cli import device_name, fail, field_docs, guarded, run_record, seed_keys, train_sharded  # noqa: E402
+from _cli import (  # noqa: E402
+    claim_output_folder,
+    device_name,
+    fail,
+    field_docs,
+    guarded,
+    run_record,
+    seed_keys,
+    train_sharded,
+)
 
 from pn_jax import DDPGConfig, HParams, parallel  # noqa: E402
 from pn_jax.noise import STRATEGY_HPARAMS  # noqa: E402
@@ -37,9 +46,10 @@ COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 RUN_FIELDS = {
     "num_seeds": (int, 4, "seeds per grid point; seed k uses jax.random.key(seed + k) at every point."),
     "seed": (int, 0, "first seed."),
-    "out": (str, "runs/ablate", "output folder."),
+    "out": (str, "runs/ablate", "output folder (one that already holds results is refused)."),
     "devices": (str, "all", "devices to spread grid × seeds over: 'all' or a count."),
     "progress": (bool, True, "show a progress bar per exploration kind."),
+    "overwrite": (bool, False, "write into an --out that already holds results, replacing files of the same name."),
 }
 
 
@@ -150,6 +160,7 @@ def main(ablation: Any) -> dict:
             fail(f"{name}: give at least one value")
     per_exploration = guarded(lambda: configs(ablation))
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(ablation.devices, ablation.num_seeds)))
+    claim_output_folder(ablation.out, ablation.overwrite, sweep=True)
 
     compiled_names: list[str] = []
     jax.monitoring.register_event_duration_secs_listener(

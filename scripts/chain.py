@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import tyro  # noqa: E402
-from _cli import fail, guarded, run_record, seed_keys, train_sharded  # noqa: E402
+from _cli import claim_output_folder, fail, guarded, run_record, seed_keys, train_sharded  # noqa: E402
 
 from pn_jax import DQNConfig, parallel  # noqa: E402
 from pn_jax.noise import DQN_EXPLORATIONS  # noqa: E402
@@ -42,11 +42,13 @@ class Chain:
     episodes: int = 1000
     """training episodes per seed (env steps = N · episodes)."""
     out: str = "runs/chain"
-    """output folder."""
+    """output folder (one that already holds results is refused)."""
     devices: str = "all"
     """devices to spread the seeds over: 'all' or a count."""
     progress: bool = True
     """show a progress bar per run."""
+    overwrite: bool = False
+    """write into an --out that already holds results, replacing files of the same name."""
 
 
 def chain_config(size: int, exploration: str, episodes: int) -> DQNConfig:
@@ -86,6 +88,7 @@ def validate(args: Chain) -> None:
 def main(args: Chain) -> list[dict]:
     validate(args)
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(args.devices, args.num_seeds)))
+    claim_output_folder(args.out, args.overwrite, sweep=True)
     seeds = list(range(args.seed, args.seed + args.num_seeds))
     rows = []
     for size in args.sizes:

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import tyro  # noqa: E402
-from _cli import fail, guarded, run_record, seed_keys, train_sharded  # noqa: E402
+from _cli import claim_output_folder, fail, guarded, run_record, seed_keys, train_sharded  # noqa: E402
 
 from pn_jax import DDPGConfig, make_train, parallel  # noqa: E402
 from pn_jax import envs as envs_lib  # noqa: E402
@@ -90,13 +90,15 @@ class Reproduce:
     action_noise_std: float = 0.2
     """Gaussian / OU action-noise std."""
     out: str = "runs/reproduce"
-    """output folder."""
+    """output folder (one that already holds results is refused, except with --report-only)."""
     devices: str = "all"
     """devices to spread the seeds over: 'all' or a count."""
     progress: Annotated[bool, tyro.conf.FlagConversionOff] = True
     """show a progress bar per run."""
     report_only: bool = False
     """train nothing: redraw the tables and figures from the metrics.json files already in --out."""
+    overwrite: Annotated[bool, tyro.conf.FlagConversionOff] = False
+    """train into an --out that already holds results, replacing files of the same name."""
 
 
 def task_config(env: str, exploration: str, args: Reproduce) -> DDPGConfig:
@@ -400,6 +402,7 @@ def main(args: Reproduce) -> dict[str, dict[str, Any]]:
     validate(args)
     if not args.report_only:
         mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(args.devices, args.num_seeds)))
+        claim_output_folder(args.out, args.overwrite, sweep=True)
     results = {}
     for env in args.env:
         records = load_records(env, args) if args.report_only else run_task(env, args, mesh)

@@ -17,12 +17,12 @@ from collections.abc import Callable
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tyro  # noqa: E402
-from _cli import device_name, fail, guarded, run_record, seed_keys  # noqa: E402
+from _cli import claim_output_folder, device_name, fail, guarded, run_record, seed_keys  # noqa: E402
 
 import pn_jax  # noqa: E402
 from pn_jax import DDPGConfig, DQNConfig, checkpoint, parallel, runner  # noqa: E402
 from pn_jax.progress import EvalProgress  # noqa: E402
-from pn_jax.results import CHECKPOINT_DIR, clear_run, existing_run, save_run, summarize  # noqa: E402
+from pn_jax.results import CHECKPOINT_DIR, save_run, summarize  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,9 +58,10 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         config, run, seeds = _resumed(config, run, saved)
     else:
         seeds = list(range(run.seed, run.seed + run.num_seeds))
-        _claim_output_folder(run)
     guarded(lambda: runner.validate_checkpoint_every(run.checkpoint_every, config))
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices, len(seeds))))
+    if not run.resume:  # every flag is valid: only now may an existing run be refused or cleared
+        claim_output_folder(run.out, run.overwrite, resumable=True)
     algo = "dqn" if isinstance(config, DQNConfig) else "ddpg"
     meta = {
         "algo": algo,
@@ -115,18 +116,6 @@ def _resumable(train):
         return train()
     except checkpoint.CheckpointError as err:
         fail(f"resume: {err}")
-
-
-def _claim_output_folder(run: Run) -> None:
-    """Refuses an ``--out`` that holds a run unless ``--overwrite``, which clears it."""
-    found = existing_run(run.out)
-    if found and not run.overwrite:
-        fail(
-            f"out: {run.out} already holds a run ({', '.join(found)}); continue it with --resume {run.out}, "
-            "pass --overwrite to replace it, or choose another --out"
-        )
-    if found:
-        clear_run(run.out)
 
 
 def _resumed(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None) -> tuple:

@@ -96,8 +96,10 @@ def test_grid_point_equals_a_lone_run_with_that_config(ablation):
         (["--num-seeds", "0"], "num_seeds"),
     ],
 )
-def test_bad_flags_exit_2_with_the_field_named(root, args, field):
-    result = run(root, *TINY_FLAGS, *args, timeout=120)
+def test_bad_flags_exit_2_with_the_field_named(root, args, field, tmp_path):
+    (tmp_path / "summary" / "metrics.json").parent.mkdir()
+    (tmp_path / "summary" / "metrics.json").write_text("{}")  # a bad flag is reported before an existing --out
+    result = run(root, *TINY_FLAGS, *args, "--out", str(tmp_path), timeout=120)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert field in result.stderr

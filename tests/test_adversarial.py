@@ -196,6 +196,56 @@ def test_out_holding_a_run_is_refused_without_overwrite(tmp_path, capsys):
     assert (tmp_path / "metrics.json").read_text() == "{}"
 
 
+def _sweep_args(script: str, out: str):
+    """Tiny arguments for a sweep script's ``main`` (refused before anything compiles)."""
+    import ablate
+    import chain
+    import reproduce
+
+    if script == "ablate":
+        return ablate.Ablation(**{**TINY, "exploration": ("param",), "num_seeds": 1, "progress": False, "out": out})
+    if script == "reproduce":
+        return reproduce.Reproduce(
+            env=("SparsePendulum-v1",), exploration=("none",), total_steps=2000, num_seeds=1, progress=False, out=out
+        )
+    return chain.Chain(sizes=(4,), exploration=("egreedy",), episodes=20, num_seeds=1, progress=False, out=out)
+
+
+@pytest.mark.parametrize("script", ["ablate", "reproduce", "chain"])
+def test_sweep_out_holding_results_is_refused_without_overwrite(script, tmp_path, capsys):
+    """A sweep's --out with a run folder below it is refused before anything compiles."""
+    import importlib
+
+    (tmp_path / "param" / "setting").mkdir(parents=True)
+    (tmp_path / "param" / "setting" / "metrics.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(script).main(_sweep_args(script, str(tmp_path)))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"out: {tmp_path} already holds results (param/setting/metrics.json)" in err
+    assert "--overwrite True" in err and "--resume" not in err
+    assert (tmp_path / "param" / "setting" / "metrics.json").read_text() == "{}"
+
+
+def test_overwrite_clears_a_runs_own_outputs_only(tmp_path):
+    """--overwrite on a single run deletes its metrics files and checkpoints (a stale checkpoint
+    must never be resumed) and nothing else; on a sweep it deletes nothing."""
+    from _cli import claim_output_folder
+
+    from pn_jax.results import runs_in
+
+    for name in ("metrics.json", "returns.png", "checkpoints/300/meta.json", "notes.txt", "sub/metrics.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert runs_in(str(tmp_path)) == ["metrics.json", "returns.png", "checkpoints", "sub/metrics.json"]
+    assert runs_in(str(tmp_path / "nowhere")) == []
+    claim_output_folder(str(tmp_path), overwrite=True, sweep=True)
+    assert len(runs_in(str(tmp_path))) == 4
+    claim_output_folder(str(tmp_path), overwrite=True)
+    assert runs_in(str(tmp_path)) == ["sub/metrics.json"] and (tmp_path / "notes.txt").exists()
+    claim_output_folder(str(tmp_path), overwrite=False)  # nothing at its top any more: accepted
+
+
 # ---- --resume on checkpoints whose meta.json was damaged or tampered with ----
 
 JSON = st.recursive(

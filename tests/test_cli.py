@@ -28,8 +28,9 @@ def run(root, *args, timeout=300):
         (["--updates-per-step", "0.3"], "updates_per_step"),
     ],
 )
-def test_bad_flags_exit_nonzero_with_a_clear_message(root, args, field):
-    result = run(root, *args, timeout=120)
+def test_bad_flags_exit_nonzero_with_a_clear_message(root, args, field, tmp_path):
+    (tmp_path / "metrics.json").write_text("{}")  # a bad flag is reported before an existing --out
+    result = run(root, *args, "--out", str(tmp_path), timeout=120)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr + result.stdout
     assert field in result.stderr + result.stdout

@@ -47,7 +47,7 @@ def kill_halfway(out) -> int:
     deadline = time.monotonic() + 240
     while not [s for s in checkpoint.steps(str(out / "checkpoints")) if s >= 10000]:
         assert process.poll() is None, process.stderr.read().decode()[-3000:]
-        assert time.monotonic() < deadline, "no checkpoint appeared"
+        assert time.monotonic() < deadline, "no checkpoint at half the run (step 10000 or later) appeared"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)

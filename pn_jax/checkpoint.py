@@ -7,9 +7,9 @@ OU noise), the replay buffer, the env states, the RNG keys and counters (all in 
 of every evaluation chunk trained so far (``[B, C, ...]``). Layout::
 
     DIR/<env step>/arrays/     every non-empty leaf, written by orbax (tensorstore OCDBT)
-    DIR/<env step>/meta.json   the caller's description of the run, each leaf's path, shape and
-                               dtype, the size and BLAKE2 digest of every file under arrays/, and
-                               a digest of its own content
+    DIR/<env step>/meta.json   the caller's description of the run, the run's identity (below),
+                               each leaf's path, shape and dtype, the size and BLAKE2 digest of
+                               every file under arrays/, and a digest of its own content
 
 A checkpoint is written into ``DIR/.partial-<step>-<pid>/`` and renamed to ``DIR/<step>`` only
 once complete, so a crash mid-save leaves the previous checkpoint as the latest (and the partial
@@ -17,25 +17,43 @@ folder is cleared by the next save). :func:`restore` checks every file against i
 digest *before* orbax reads it, and every leaf against the state the run expects, so a truncated,
 altered or foreign checkpoint is a :class:`CheckpointError`, never a silently different run.
 
+Identity. Arrays of the right shapes do not make a checkpoint the resuming run's own: another
+exploration strategy, learning rate, δ or evaluation schedule, or other seeds, give the same
+shapes. So every checkpoint records :func:`run_identity` of the run that wrote it: the config's
+class and every field, the hyper-parameters if the run was given them explicitly (a grid), a
+digest of those, and the PRNG keys its seeds started from (with their seed numbers, for
+messages). :func:`restore` refuses a checkpoint whose config digest or keys differ from the
+resuming run's, naming the fields (or seeds) that differ; the seed numbers themselves are labels
+and may differ where the keys agree.
+
+Older checkpoints. Checkpoints of format 1 (written before identities were recorded) are refused
+with an error saying so: their arrays cannot be told apart from another run's, and guessing the
+identity from the caller's free-form description would accept exactly the foreign checkpoints
+this check exists to catch. Resume them with the version that wrote them, or start the run again.
+
 Usage::
 
-    path = checkpoint.save(directory, Checkpoint(step, chunk, host_state, host_log, {"seeds": [0, 1]}))
-    ckpt = checkpoint.restore(directory, jax.eval_shape(jax.vmap(trainer.init), keys))
+    identity = checkpoint.run_identity(config, keys)
+    path = checkpoint.save(directory, Checkpoint(step, chunk, host_state, host_log, {"note": "x"}, identity))
+    ckpt = checkpoint.restore(directory, jax.eval_shape(jax.vmap(trainer.init), keys), identity=identity)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import shutil
+import typing
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 records the identity of the run that wrote the checkpoint; 1 did not
 
 
 class CheckpointError(ValueError):
@@ -50,6 +68,49 @@ class Checkpoint(NamedTuple):
     state: Any  # TrainState, leaves [B, ...]
     log: Any  # ChunkLog of chunks 0 … chunk-1, leaves [B, chunk, ...]
     meta: dict  # the caller's JSON-serialisable description of the run
+    identity: dict | None = None  # run_identity(...) of the run that wrote it (needed to save)
+
+
+def run_identity(config: Any, keys: jax.Array, hparams: Any = None, seeds: Sequence[int] | None = None) -> dict:
+    """What a checkpoint records of the run that wrote it, and :func:`restore` compares with the run resuming it.
+
+    Args:
+      config: the run's config dataclass (:class:`~pn_jax.DDPGConfig` or :class:`~pn_jax.DQNConfig`).
+      keys: ``[B]`` PRNG keys the seeds start from (typed keys, or raw ``uint32`` key data).
+      hparams: the hyper-parameters the run was given explicitly (e.g. a grid, leaves ``[B]``);
+        ``None`` when it trains ``config.hparams()``. Explicit ones are recorded as given, so a run
+        given ``config.hparams()`` explicitly does not resume one that was given none.
+      seeds: the seed number of each key, for messages only (default ``0 … B-1``).
+
+    Returns:
+      A JSON-ready dict: ``config_class``, ``config`` (every field), ``hparams`` (``None`` or
+      ``{name: values}``), ``config_digest`` (BLAKE2 of those three), ``keys`` (``impl`` and the
+      key data of each seed) and ``seeds``.
+    """
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(f"config: expected a config dataclass instance, got {type(config).__name__}")
+    data = np.asarray(jax.random.key_data(keys))
+    if data.ndim < 2:
+        raise ValueError(f"keys: expected one PRNG key per seed ([B] keys), got key data of shape {list(data.shape)}")
+    batch = data.shape[0]
+    seeds = list(range(batch)) if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != batch:
+        raise ValueError(f"seeds: {len(seeds)} seed numbers for {batch} keys")
+    hints = typing.get_type_hints(type(config))
+    fields = {f.name: _canonical(getattr(config, f.name), hints.get(f.name)) for f in dataclasses.fields(config)}
+    explicit = None
+    if hparams is not None:
+        explicit = {
+            jax.tree_util.keystr(path).lstrip("."): _floats(leaf)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(hparams)[0]
+        }
+    described = {"config_class": type(config).__name__, "config": fields, "hparams": explicit}
+    return {
+        **described,
+        "config_digest": _digest(described),
+        "keys": {"impl": str(jax.random.key_impl(keys)), "data": data.reshape(batch, -1).tolist()},
+        "seeds": seeds,
+    }
 
 
 def save(directory: str, ckpt: Checkpoint, keep: int = 2) -> str:
@@ -62,6 +123,8 @@ def save(directory: str, ckpt: Checkpoint, keep: int = 2) -> str:
 
     if keep < 1:
         raise ValueError(f"keep: must be >= 1, got {keep}")
+    if ckpt.identity is None:
+        raise ValueError("identity: a checkpoint must record the run that wrote it; pass run_identity(config, keys)")
     state_arrays, state_info = _flatten(ckpt.state)
     log_arrays, log_info = _flatten(ckpt.log)
     meta = {
@@ -69,6 +132,7 @@ def save(directory: str, ckpt: Checkpoint, keep: int = 2) -> str:
         "step": int(ckpt.step),
         "chunk": int(ckpt.chunk),
         "run": ckpt.meta,
+        "identity": ckpt.identity,
         "leaves": {"state": state_info, "log": log_info},
     }
     json.dumps(meta)  # fail here, before writing anything, if the description is not JSON
@@ -114,7 +178,7 @@ def read_meta(directory: str, step: int | None = None) -> dict:
     return _read_meta(directory, _pick_step(directory, step))["run"]
 
 
-def restore(directory: str, state_like: Any, step: int | None = None) -> Checkpoint:
+def restore(directory: str, state_like: Any, step: int | None = None, *, identity: dict | None) -> Checkpoint:
     """Reads a checkpoint (default: the latest) and checks it against the run restoring it.
 
     Args:
@@ -122,16 +186,23 @@ def restore(directory: str, state_like: Any, step: int | None = None) -> Checkpo
       state_like: the expected state, arrays or ``jax.ShapeDtypeStruct``s with the leading seed axis,
         e.g. ``jax.eval_shape(jax.vmap(trainer.init), keys)``.
       step: which checkpoint; ``None`` for the latest.
+      identity: :func:`run_identity` of the run restoring it; the checkpoint must have been written
+        by a run with the same config (digest) and PRNG keys. ``None`` skips that check, only to
+        look at a checkpoint, never to continue training from it.
 
     Raises:
-      CheckpointError: no checkpoint; missing, truncated or altered files; a state of another
-        shape (another config, seed count or library version).
+      CheckpointError: no checkpoint; missing, truncated or altered files; written by a run with
+        another config or other seeds, or by an older version; a state of another shape.
     """
     import orbax.checkpoint as ocp
 
     step = _pick_step(directory, step)
     path = os.path.join(directory, str(step))
     meta = _read_meta(directory, step)
+    if identity is not None:
+        problem = _identity_difference(meta["identity"], json.loads(json.dumps(identity)))
+        if problem:
+            raise CheckpointError(f"checkpoint {path} was written by a run with {problem}")
     expected = _describe(state_like)
     if meta["leaves"]["state"] != expected:
         raise CheckpointError(f"checkpoint {path} does not match this run: {_first_difference(meta, expected)}")
@@ -155,7 +226,7 @@ def restore(directory: str, state_like: Any, step: int | None = None) -> Checkpo
         raise CheckpointError(f"checkpoint {path} is unreadable: {_one_line(err)}") from None
     state = _unflatten(state_like, state_arrays, meta["leaves"]["state"])
     log = _log_like(meta["leaves"]["log"], log_arrays)
-    return Checkpoint(meta["step"], meta["chunk"], state, log, meta["run"])
+    return Checkpoint(meta["step"], meta["chunk"], state, log, meta["run"], meta["identity"])
 
 
 _PARTIAL = ".partial-"
@@ -216,6 +287,12 @@ def _read_meta(directory: str, step: int) -> dict:
             meta = json.load(f)
     except (OSError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {_one_line(err)}") from None
+    if isinstance(meta, dict) and meta.get("format") == 1:
+        raise CheckpointError(
+            f"checkpoint {path} was written by an older version of pn_jax (checkpoint format 1), which did not "
+            "record the config and PRNG keys of its run, so it cannot be checked against this one; resume it "
+            "with the version that wrote it, or start the run again"
+        )
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(f"checkpoint {path} has format {found!r}, expected {FORMAT_VERSION}")
@@ -231,8 +308,97 @@ def _read_meta(directory: str, step: int) -> dict:
 
 def _meta_digest(meta: dict) -> str:
     """BLAKE2 of meta.json's content other than this digest (canonical JSON)."""
-    content = json.dumps({k: v for k, v in meta.items() if k != "digest"}, sort_keys=True)
-    return hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
+    return _digest({k: v for k, v in meta.items() if k != "digest"})
+
+
+def _digest(content: Any) -> str:
+    """BLAKE2 of ``content`` as canonical JSON (sorted keys)."""
+    return hashlib.blake2b(json.dumps(content, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
+def _canonical(value: Any, hint: Any) -> Any:
+    """A config field's value as JSON compares it: tuples as lists, ints of float fields as floats."""
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return json.loads(json.dumps(value))
+
+
+def _floats(leaf: Any) -> Any:
+    """An hparams leaf as (nested lists of) floats; float32 values by their shortest decimal form."""
+    array = np.asarray(leaf)
+    if array.dtype == np.float32:
+        array = np.array([float(str(x)) for x in array.ravel()]).reshape(array.shape)
+    return array.astype(np.float64).tolist()
+
+
+def _identity_difference(saved: dict, here: dict) -> str | None:
+    """``"another config (…)"`` / ``"other seeds (…)"`` naming what differs (None if nothing that matters)."""
+    if saved["config_digest"] != here["config_digest"]:
+        return f"another config ({_config_difference(saved, here)})"
+    if saved["keys"] != here["keys"]:
+        return f"other seeds ({_seed_difference(saved, here)})"
+    return None
+
+
+_SHOWN = 6  # differing fields shown with their values; the rest are only named
+
+
+def _config_difference(saved: dict, here: dict) -> str:
+    """e.g. ``exploration: 'param' there vs 'param+gaussian' here, actor_lr: 0.001 vs 0.03``."""
+    if saved["config_class"] != here["config_class"]:
+        return f"a {saved['config_class']} there, a {here['config_class']} here"
+    differ = _differing(saved["config"], here["config"])
+    hp_saved, hp_here = saved["hparams"], here["hparams"]
+    if hp_saved is not None and hp_here is not None:
+        differ += _differing(hp_saved, hp_here, prefix="hparams.")
+    elif hp_saved != hp_here:
+        differ.append(
+            ("hparams", *(("explicit", "from the config") if hp_here is None else ("from the config", "explicit")))
+        )
+    parts = [
+        f"{name}: {there} there vs {here_} here" if i == 0 else f"{name}: {there} vs {here_}"
+        for i, (name, there, here_) in enumerate(differ[:_SHOWN])
+    ]
+    if len(differ) > _SHOWN:
+        parts.append(f"and also {', '.join(name for name, _, _ in differ[_SHOWN:])}")
+    return ", ".join(parts) or f"config digest {saved['config_digest']} there vs {here['config_digest']} here"
+
+
+def _differing(saved: dict, here: dict, prefix: str = "") -> list[tuple[str, str, str]]:
+    """``(name, saved value, value here)`` of every entry that differs (shortened reprs)."""
+    absent = object()
+    names = [*saved, *(name for name in here if name not in saved)]
+    values = [(name, saved.get(name, absent), here.get(name, absent)) for name in names]
+    return [
+        (prefix + name, "absent" if a is absent else _short(a), "absent" if b is absent else _short(b))
+        for name, a, b in values
+        if a != b
+    ]
+
+
+def _seed_difference(saved: dict, here: dict) -> str:
+    a, b = saved["keys"], here["keys"]
+    if a["impl"] != b["impl"]:
+        return f"PRNG keys of type {a['impl']} there vs {b['impl']} here"
+    if len(a["data"]) != len(b["data"]):
+        return f"{len(a['data'])} seeds there vs {len(b['data'])} here: {_seeds(saved)} vs {_seeds(here)}"
+    if saved["seeds"] != here["seeds"]:
+        return f"seeds {_seeds(saved)} there vs {_seeds(here)} here"
+    differ = [s for s, x, y in zip(here["seeds"], a["data"], b["data"], strict=True) if x != y]
+    return f"the same seed numbers, but the PRNG keys of seed{'s' if len(differ) > 1 else ''} {_seeds(differ)} differ"
+
+
+def _seeds(source: dict | list) -> str:
+    """``[0, 1, 2]``, or ``[0, 1, …, 99] (100 seeds)`` when long."""
+    seeds = source["seeds"] if isinstance(source, dict) else source
+    if len(seeds) <= 8:
+        return str(seeds)
+    return f"[{', '.join(map(str, seeds[:3]))}, …, {seeds[-1]}] ({len(seeds)} seeds)"
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _schema_problem(meta: dict) -> str | None:
@@ -254,11 +420,29 @@ def _schema_problem(meta: dict) -> str | None:
     def is_file(x) -> bool:
         return isinstance(x, list) and len(x) == 2 and is_int(x[0]) and isinstance(x[1], str)
 
+    def is_identity(x) -> bool:
+        if not (isinstance(x, dict) and isinstance(x.get("keys"), dict) and isinstance(x.get("seeds"), list)):
+            return False
+        keys, seeds = x["keys"], x["seeds"]
+        return (
+            isinstance(x.get("config_class"), str)
+            and isinstance(x.get("config"), dict)
+            and "hparams" in x
+            and (x["hparams"] is None or isinstance(x["hparams"], dict))
+            and isinstance(x.get("config_digest"), str)
+            and isinstance(keys.get("impl"), str)
+            and isinstance(keys.get("data"), list)
+            and all(isinstance(k, list) and all(map(is_int, k)) for k in keys["data"])
+            and len(seeds) == len(keys["data"])
+            and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+        )
+
     leaves = meta.get("leaves")
     checks = {
         "step": is_int(meta.get("step")),
         "chunk": is_int(meta.get("chunk")),
         "run": isinstance(meta.get("run"), dict),
+        "identity": is_identity(meta.get("identity")),
         "leaves": isinstance(leaves, dict)
         and all(isinstance(leaves.get(k), list) and all(map(is_leaf, leaves[k])) for k in ("state", "log")),
         "files": isinstance(meta.get("files"), dict)

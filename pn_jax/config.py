@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -82,6 +82,9 @@ class DDPGConfig(_Schedule):
     Step counts are environment steps per seed, summed over the ``num_envs`` parallel copies.
     """
 
+    algo: ClassVar[str] = "ddpg"
+    # The learner's name (not a field): ``--algo`` and the ``"algo"`` of metrics.json.
+
     env: str = "Pendulum-v1"
     """gymnax environment with continuous actions."""
     exploration: str = "param"
@@ -120,6 +123,8 @@ class DDPGConfig(_Schedule):
     """0: new perturbation at each episode end; K > 0: every K steps of that env."""
     sigma_spread: float = 1.0
     """population σ spread: env i of N uses σ·spread^(i/(N−1) − ½), log-uniform over [σ/√spread, σ·√spread]."""
+    noise_pool: bool = True
+    """resamples read ε from a noise pool redrawn every adaptation block (fast); False: a fresh draw per resample."""
     updates_per_step: float = 1.0
     """learner updates per vector step: an integer k ≥ 1, or 1/U (one update every U vector steps)."""
     action_noise_std: float = 0.2
@@ -164,6 +169,9 @@ class DQNConfig(_Schedule):
     Step counts are environment steps per seed, summed over the ``num_envs`` parallel copies.
     """
 
+    algo: ClassVar[str] = "dqn"
+    # The learner's name (not a field): ``--algo`` and the ``"algo"`` of metrics.json.
+
     env: str = "CartPole-v1"
     """gymnax environment with discrete actions (DeepSea-<N>: the chain of length N)."""
     exploration: str = "param"
@@ -200,6 +208,8 @@ class DQNConfig(_Schedule):
     """adapt σ every this many update rounds."""
     resample_every: int = 0
     """0: new perturbation at each episode end; K > 0: every K steps of that env."""
+    noise_pool: bool = True
+    """resamples read ε from a noise pool redrawn every adaptation block (fast); False: a fresh draw per resample."""
     epsilon_start: float = 1.0
     """ε of the linear schedule at step 0 (ε-greedy acts with it; parameter noise sets δ from it)."""
     epsilon_end: float = 0.05
@@ -335,6 +345,7 @@ def _validate_schedule(config) -> None:
         f"must be a non-empty tuple of positive integers, got {config.hidden_sizes!r}",
     )
     _require(isinstance(config.layer_norm, bool), "layer_norm", f"must be a bool, got {config.layer_norm!r}")
+    _require(isinstance(config.noise_pool, bool), "noise_pool", f"must be a bool, got {config.noise_pool!r}")
     _require(_is_real(config.tau) and 0 < config.tau <= 1, "tau", f"must be in (0, 1], got {config.tau!r}")
     _require(_is_real(config.gamma) and 0 <= config.gamma <= 1, "gamma", f"must be in [0, 1], got {config.gamma!r}")
     _require(

@@ -47,7 +47,9 @@ def exploration_rollout(
     Args:
       key: PRNG key.
       config: the run's configuration (env, actor shape, exploration, ``num_envs``).
-      num_steps: vector steps to roll out (static).
+      num_steps: vector steps to roll out (static). The strategy's noise source is renewed
+        (``refresh``) every ``adapt_every × update_period`` vector steps, as in training; σ stays
+        fixed.
       actor_params: the unperturbed actor θ (default: a freshly initialised actor).
       exploration_state: the strategy's state, e.g. a trained run's ``state.exploration`` with its
         adapted σ (default: the strategy's initial state, σ = σ₀).
@@ -59,7 +61,7 @@ def exploration_rollout(
     hp = config.hparams() if hparams is None else hparams
     env = envs.make(config.env)
     actor = Actor(env.action_dim, config.hidden_sizes, config.layer_norm)
-    exploration = make_config_exploration(config, actor.apply, env.action_dim, hp)
+    exploration = make_config_exploration(config, actor.apply, env.action_dim, hp, env.max_steps)
     init_key, explore_key, reset_key, loop_key = jax.random.split(key, 4)
     obs, env_state = envs.reset(reset_key, env, config.num_envs)
     if actor_params is None:
@@ -67,17 +69,27 @@ def exploration_rollout(
     if exploration_state is None:
         exploration_state = exploration.init(explore_key, actor_params, config.num_envs)
 
-    def body(carry, step_key):
+    block = config.adapt_every * config.update_period  # vector steps between σ adaptations in training
+
+    def body(carry, xs):
         obs, env_state, explore_state = carry
-        act_key, env_key, reset_key = jax.random.split(step_key, 3)
+        step_key, t = xs
+        act_key, env_key, reset_key, refresh_key = jax.random.split(step_key, 4)
         action = exploration.act(act_key, explore_state, actor_params, obs)
         s = envs.step(env_key, env, env_state, action)
         done = s.terminated | s.truncated
         explore_state = exploration.reset(reset_key, explore_state, actor_params, done)
+        # renew the noise source where training would adapt (σ itself stays fixed here)
+        explore_state = jax.lax.cond(
+            (t + 1) % block == 0,
+            lambda: exploration.refresh(refresh_key, explore_state, actor_params),
+            lambda: explore_state,
+        )
         perturbation = jnp.clip(action, -1.0, 1.0) - jnp.clip(actor.apply(actor_params, obs), -1.0, 1.0)
         return (s.obs, s.state, explore_state), Rollout(perturbation, done, obs)
 
-    _, rollout = jax.lax.scan(body, (obs, env_state, exploration_state), jax.random.split(loop_key, num_steps))
+    xs = (jax.random.split(loop_key, num_steps), jnp.arange(num_steps))
+    _, rollout = jax.lax.scan(body, (obs, env_state, exploration_state), xs)
     return rollout
 
 

@@ -11,7 +11,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,13 +20,32 @@ from pn_jax.train import NONFINITE_QUANTITIES, Metrics, NonFinite
 
 
 def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Interquartile mean: the mean of the middle 50% along ``axis`` (NaNs ignored)."""
-    values = np.sort(np.asarray(values, dtype=np.float64), axis=axis)
-    n = values.shape[axis]
-    lo, hi = int(math.floor(0.25 * n)), int(math.ceil(0.75 * n))
-    if hi <= lo:
-        lo, hi = 0, n
-    return np.nanmean(np.take(values, np.arange(lo, hi), axis=axis), axis=axis)
+    """Interquartile mean along ``axis`` over the finite values of each slice.
+
+    Non-finite values (NaN, ±inf: a diverged seed) are left out before trimming, so each slice
+    keeps the middle 50% of its own ``n`` finite values: sorted ranks ``floor(n/4)`` to
+    ``ceil(3n/4) - 1`` (all of them for ``n < 4``). A slice with no finite value gives NaN.
+
+    Args:
+      values: e.g. ``[S, ...]`` per-seed scores.
+      axis: the axis to reduce (seeds).
+
+    Returns:
+      ``values`` without ``axis``; count the left-out values with :func:`num_diverged`.
+    """
+    values = np.moveaxis(np.asarray(values, dtype=np.float64), axis, 0)
+    finite = np.isfinite(values)
+    n = np.sum(finite, axis=0)
+    ordered = np.sort(np.where(finite, values, np.nan), axis=0)  # the finite values first, NaNs last
+    rank = np.arange(values.shape[0]).reshape((-1,) + (1,) * (values.ndim - 1))
+    window = (rank >= n // 4) & (rank < -(-3 * n // 4))
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty window: 0 / 0 = NaN
+        return np.sum(np.where(window, ordered, 0.0), axis=0) / np.sum(window, axis=0)
+
+
+def num_diverged(values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """How many values along ``axis`` (seeds) are not finite (NaN or ±inf), as ints."""
+    return np.sum(~np.isfinite(np.asarray(values, dtype=np.float64)), axis=axis)
 
 
 def bootstrap_ci(
@@ -36,19 +55,37 @@ def bootstrap_ci(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap CI of ``statistic`` over seeds (axis 0 of ``values [S, ...]``).
+    """Percentile bootstrap CI of ``statistic`` over the finite seeds (axis 0 of ``values [S, ...]``).
+
+    Seeds are resampled with replacement among those finite at a position, so a non-finite value
+    (a diverged seed) changes nothing but ``n``: the CI of a column equals the CI of its finite
+    values alone, given the same ``seed``. Columns finite on the same seeds share their resamples.
 
     Args:
       values: ``[S, ...]`` per-seed values.
-      statistic: ``f(x [S, ...], axis=0) -> [...]``.
+      statistic: ``f(x [n, K], axis=0) -> [K]``, column by column (e.g. :func:`iqm`, ``np.mean``).
       num_resamples: bootstrap resamples.
       confidence: two-sided level.
       seed: NumPy generator seed (host-side statistics only; training uses JAX keys).
 
     Returns:
-      ``(low, high)`` arrays of shape ``[...]``.
+      ``(low, high)`` arrays of shape ``[...]``; NaN where no seed is finite.
     """
     values = np.asarray(values, dtype=np.float64)
+    columns = values.reshape(values.shape[0], -1)  # [S, K]
+    low, high = np.full(columns.shape[1], np.nan), np.full(columns.shape[1], np.nan)
+    patterns, which = np.unique(np.isfinite(columns).T, axis=0, return_inverse=True)
+    for p, finite in enumerate(patterns):
+        if finite.any():
+            same = which.reshape(-1) == p
+            low[same], high[same] = _percentiles(columns[finite][:, same], statistic, num_resamples, confidence, seed)
+    return low.reshape(values.shape[1:]), high.reshape(values.shape[1:])
+
+
+def _percentiles(
+    values: np.ndarray, statistic, num_resamples: int, confidence: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap of ``statistic`` over the rows of finite ``values [n, K]``."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, values.shape[0], size=(num_resamples, values.shape[0]))
     stats = np.stack([statistic(values[i], axis=0) for i in idx])
@@ -65,8 +102,10 @@ def stratified_bootstrap_ci(
 ) -> tuple[float, float]:
     """Stratified percentile bootstrap CI (Agarwal et al., 2021) of an aggregate over runs × tasks.
 
-    Runs are resampled with replacement independently within each task (column), then
-    ``statistic`` is taken over all resampled scores together.
+    Runs are resampled with replacement independently within each task (column), among that
+    task's finite scores only, then ``statistic`` is taken over all resampled scores together.
+    A non-finite score (a diverged run) changes nothing but its task's run count: the CI of
+    ``[R]`` scores with a NaN equals the CI of the finite ones alone, given the same ``seed``.
 
     Args:
       scores: ``[R, T]`` final scores of ``R`` runs (seeds) on ``T`` tasks; ``[R]`` means one task.
@@ -74,17 +113,65 @@ def stratified_bootstrap_ci(
       num_resamples, confidence, seed: as in :func:`bootstrap_ci`.
 
     Returns:
-      ``(low, high)``.
+      ``(low, high)``; NaN if no score is finite.
     """
     scores = np.asarray(scores, dtype=np.float64)
     scores = scores[:, None] if scores.ndim == 1 else scores
-    runs, tasks = scores.shape
+    finite = np.isfinite(scores)
+    counts = np.sum(finite, axis=0)
+    tasks = counts > 0  # a task without a finite score has nothing to resample
+    if not tasks.any():
+        return math.nan, math.nan
+    counts = counts[tasks]
+    packed = np.zeros((counts.max(), len(counts)))  # each task's finite scores in its first rows, in order
+    for column, t in enumerate(np.flatnonzero(tasks)):
+        packed[: counts[column], column] = scores[finite[:, t], t]
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, runs, size=(num_resamples, runs, tasks))
-    resampled = np.take_along_axis(scores[None], idx, axis=1).reshape(num_resamples, runs * tasks)
-    stats = statistic(resampled.T, axis=0)
+    idx = rng.integers(0, counts, size=(num_resamples, counts.max(), len(counts)))
+    resampled = np.take_along_axis(packed[None], idx, axis=1)
+    used = np.arange(counts.max())[:, None] < counts  # [rows, tasks]: rows a task resamples
+    stats = statistic(resampled[:, used].T, axis=0)
     alpha = (1.0 - confidence) / 2
     return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
+
+
+class SeedStats(NamedTuple):
+    """Statistics of one score per seed, over the finite seeds; ``diverged`` counts the others."""
+
+    seeds: int  # all seeds, diverged ones included
+    diverged: int  # seeds whose score is NaN or ±inf, left out of every statistic below
+    iqm: float  # NaN when every seed diverged, like the rest
+    ci_low: float  # 95% stratified-bootstrap CI of the IQM
+    ci_high: float
+    median: float
+    mean: float
+    min: float
+    max: float
+
+
+def seed_stats(scores: np.ndarray) -> SeedStats:
+    """:class:`SeedStats` of ``scores [S]`` (e.g. each seed's final eval return)."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    finite = scores[np.isfinite(scores)]
+    if finite.size == 0:
+        return SeedStats(scores.size, scores.size, *(math.nan,) * 7)
+    low, high = stratified_bootstrap_ci(finite)
+    return SeedStats(
+        seeds=scores.size,
+        diverged=scores.size - finite.size,
+        iqm=float(iqm(finite)),
+        ci_low=low,
+        ci_high=high,
+        median=float(np.median(finite)),
+        mean=float(np.mean(finite)),
+        min=float(np.min(finite)),
+        max=float(np.max(finite)),
+    )
+
+
+def fmt_stat(value: float | None, spec: str = ".1f") -> str:
+    """``value`` formatted for a table, ``—`` for None or NaN (e.g. every seed diverged)."""
+    return "—" if value is None or math.isnan(value) else format(value, spec)
 
 
 def wilson_ci(successes: np.ndarray, trials: int, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -128,12 +215,14 @@ def metrics_dict(
 ) -> dict:
     """The public ``metrics.json`` record for a run of ``len(seeds)`` vmapped seeds.
 
-    ``metrics`` fields carry a leading seed axis ``[S, ...]``.
+    ``metrics`` fields carry a leading seed axis ``[S, ...]``; ``algo`` names the learner
+    (``config.algo``: ``"ddpg"``, ``"dqn"``).
     """
     m = {k: np.asarray(v) for k, v in metrics._asdict().items() if k != "nonfinite"}
     steps_trained = int(m["eval_step"][0][-1]) if m["eval_step"].size else 0  # < total_steps if it stopped early
     total_steps = len(seeds) * steps_trained
     return {
+        "algo": config.algo,
         "config": dataclasses.asdict(config),
         "jax_version": jax_version,
         "device": device,
@@ -234,8 +323,28 @@ def write_csv(record: dict, path: str) -> None:
                     writer.writerow([metric, seed, int(step), "" if np.isnan(value) else f"{value:.6g}"])
 
 
+def algo_label(record: dict) -> str:
+    """The learner of a metrics.json record for titles, e.g. ``"DQN"``.
+
+    Records written before ``"algo"`` was recorded hold only DDPG or DQN runs; a DQN config is
+    the one with an ``lr`` field (DDPG has ``actor_lr`` and ``critic_lr``).
+    """
+    algo = record.get("algo") or ("dqn" if "lr" in record["config"] else "ddpg")
+    return algo.upper()
+
+
+def diverged_note(values: np.ndarray) -> str:
+    """``" (k diverged)"`` for the seeds (rows of ``values [S, ...]``) with any non-finite value, else ``""``."""
+    values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    count = int(np.sum(~np.all(np.isfinite(values), axis=1)))
+    return f" ({count} diverged)" if count else ""
+
+
 def plot_returns(record: dict, path: str, title: str | None = None) -> None:
-    """Eval return vs env steps: IQM over seeds with a 95% bootstrap band, and each seed faintly."""
+    """Eval return vs env steps: IQM over seeds with a 95% bootstrap band, and each seed faintly.
+
+    Statistics at each step are over the seeds finite there; the legend counts the diverged seeds.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -247,10 +356,10 @@ def plot_returns(record: dict, path: str, title: str | None = None) -> None:
         ax.plot(steps, row, color="tab:blue", alpha=0.15, linewidth=0.8)
     center = iqm(values)
     low, high = bootstrap_ci(values)
-    ax.plot(steps, center, color="tab:blue", label=f"IQM over {values.shape[0]} seeds")
+    ax.plot(steps, center, color="tab:blue", label=f"IQM over {values.shape[0]} seeds{diverged_note(values)}")
     ax.fill_between(steps, low, high, color="tab:blue", alpha=0.25, label="95% bootstrap CI")
     config = record["config"]
-    ax.set_title(title or f"{config['env']} — DDPG, exploration={config['exploration']}")
+    ax.set_title(title or f"{config['env']} — {algo_label(record)}, exploration={config['exploration']}")
     ax.set_xlabel("environment steps")
     ax.set_ylabel(f"eval return (mean of {config['eval_episodes']} episodes)")
     ax.grid(alpha=0.3)
@@ -309,35 +418,39 @@ def clear_run(out_dir: str) -> None:
 
 
 def summarize(record: dict) -> str:
-    """One line: final eval return median / IQM / min / max over seeds."""
-    final = final_returns(record)
+    """One line: final eval return median / IQM / min / max over the finite seeds, and how many diverged."""
+    stats = seed_stats(final_returns(record))
+    finite = stats.seeds - stats.diverged
+    over = f"the {finite} finite of {stats.seeds} seeds" if stats.diverged else f"{stats.seeds} seeds"
     return (
-        f"final eval return over {len(final)} seeds: median {np.nanmedian(final):.1f}, "
-        f"IQM {iqm(final):.1f}, min {np.nanmin(final):.1f}, max {np.nanmax(final):.1f}"
+        f"final eval return over {over} ({stats.diverged} diverged): median {fmt_stat(stats.median)}, "
+        f"IQM {fmt_stat(stats.iqm)}, min {fmt_stat(stats.min)}, max {fmt_stat(stats.max)}"
     )
 
 
 def summary_rows(records: dict[str, dict]) -> list[dict]:
     """One row per setting: final eval return IQM with a 95% stratified-bootstrap CI, median, mean.
 
+    Statistics are over the seeds whose final return is finite; ``diverged`` counts the others.
+
     Args:
       records: ``{label: metrics.json record}``.
     """
     rows = []
     for label, record in records.items():
-        final = final_returns(record)
-        low, high = stratified_bootstrap_ci(final)
+        stats = seed_stats(final_returns(record))
         rows.append(
             {
                 "setting": label,
-                "seeds": len(final),
-                "final_iqm": float(iqm(final)),
-                "ci_low": low,
-                "ci_high": high,
-                "median": float(np.nanmedian(final)),
-                "mean": float(np.nanmean(final)),
-                "min": float(np.nanmin(final)),
-                "max": float(np.nanmax(final)),
+                "seeds": stats.seeds,
+                "diverged": stats.diverged,
+                "final_iqm": stats.iqm,
+                "ci_low": stats.ci_low,
+                "ci_high": stats.ci_high,
+                "median": stats.median,
+                "mean": stats.mean,
+                "min": stats.min,
+                "max": stats.max,
             }
         )
     return rows
@@ -350,14 +463,16 @@ def write_summary(rows: list[dict], csv_path: str, md_path: str, title: str) -> 
         f"# {title}",
         "",
         "Final deterministic eval return per setting: IQM over seeds with a 95% stratified-bootstrap CI.",
+        "Statistics are over the finite seeds; *diverged* counts the seeds whose final return is NaN or ±inf.",
         "",
-        "| setting | seeds | IQM | 95% CI | median | min | max |",
-        "|---|---|---|---|---|---|---|",
+        "| setting | seeds | diverged | IQM | 95% CI | median | min | max |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(rows, key=lambda r: -r["final_iqm"]):
+    for row in sorted(rows, key=lambda r: (math.isnan(r["final_iqm"]), -r["final_iqm"])):
         lines.append(
-            f"| {row['setting']} | {row['seeds']} | {row['final_iqm']:.1f} | [{row['ci_low']:.1f}, "
-            f"{row['ci_high']:.1f}] | {row['median']:.1f} | {row['min']:.1f} | {row['max']:.1f} |"
+            f"| {row['setting']} | {row['seeds']} | {row['diverged']} | {fmt_stat(row['final_iqm'])} | "
+            f"[{fmt_stat(row['ci_low'])}, {fmt_stat(row['ci_high'])}] | {fmt_stat(row['median'])} | "
+            f"{fmt_stat(row['min'])} | {fmt_stat(row['max'])} |"
         )
     with open(md_path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -376,7 +491,7 @@ def plot_settings(records: dict[str, dict], path: str, title: str) -> None:
         steps, values = series(record, "eval")
         color = colors(i / max(1, len(records) - 1)) if len(records) > 10 else colors(i)
         low, high = bootstrap_ci(values)
-        ax.plot(steps, iqm(values), color=color, label=label, linewidth=1.2)
+        ax.plot(steps, iqm(values), color=color, label=label + diverged_note(values), linewidth=1.2)
         ax.fill_between(steps, low, high, color=color, alpha=0.12)
     ax.set_title(title)
     ax.set_xlabel("environment steps per seed")

@@ -81,21 +81,23 @@ def run(
       checkpoint_dir: where checkpoints go (``DIR/<env step>``); needed for ``checkpoint_every`` / ``resume``.
       checkpoint_every: env steps between checkpoints, a multiple of ``eval_every``; 0 saves none. A
         run that saves any also saves one at its end.
-      resume: continue from the latest checkpoint in ``checkpoint_dir`` (its state must fit
-        ``config`` and ``keys``; see :func:`pn_jax.checkpoint.restore`).
+      resume: continue from the latest checkpoint in ``checkpoint_dir``, which must have been written
+        by a run of the same ``config`` (every field) and ``keys`` (see :func:`pn_jax.checkpoint.restore`).
       meta: JSON description stored with every checkpoint (e.g. the config and seeds).
       seeds: the seed of each key, for messages (default ``0 … B-1``).
       progress_fn: ``make_train``'s host callback ``(env_step, eval_return)``.
       on_start: called with the env step training starts from, after compiling.
 
     Raises:
-      ValueError: a bad ``checkpoint_every`` or missing ``checkpoint_dir``.
-      pn_jax.checkpoint.CheckpointError: ``resume`` with no usable checkpoint.
+      ValueError: a bad ``checkpoint_every``, missing ``checkpoint_dir``, or ``seeds`` not one per key.
+      pn_jax.checkpoint.CheckpointError: ``resume`` with no usable checkpoint, or with one written
+        by a run with another config or other keys.
     """
     validate_checkpoint_every(checkpoint_every, config)
     seeds = list(range(keys.shape[0])) if seeds is None else list(seeds)
     if (checkpoint_every or resume) and not checkpoint_dir:
         raise ValueError("checkpoint_dir: needed to save (checkpoint_every > 0) or resume checkpoints")
+    identity = checkpoint.run_identity(config, keys, seeds=seeds) if checkpoint_every or resume else None
     mesh = mesh or parallel.batch_mesh(jax.devices()[:1])
     batch = keys.shape[0]
     trainer = make_trainer(config, progress_fn)
@@ -110,7 +112,7 @@ def run(
 
     init_seconds = 0.0
     if resume:
-        saved = checkpoint.restore(checkpoint_dir, state_like)
+        saved = checkpoint.restore(checkpoint_dir, state_like, identity=identity)
         if saved.chunk > trainer.num_chunks or saved.step != saved.chunk * trainer.chunk_steps:
             raise checkpoint.CheckpointError(
                 f"the checkpoint at step {saved.step} ({saved.chunk} chunks) does not fit this run "
@@ -147,6 +149,7 @@ def run(
                 _host(state, batch),
                 _concat(logs),
                 {**(meta or {}), "run_seconds": elapsed},
+                identity,
             )
             if jax.process_index() == 0:  # several hosts: one writer (the state is gathered on all)
                 checkpoint.save(checkpoint_dir, saved)

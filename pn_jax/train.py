@@ -211,11 +211,12 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
                 config.exploration,
                 network.apply,
                 env.num_actions,
+                pool_slots=pool_slots(config, env.max_steps),
                 **{name: getattr(hp, name) for name in DQN_STRATEGY_HPARAMS[config.exploration]},
             )
             return _Learner(learner.init, learner.update, lambda state: state.params), exploration
         learner = make_ddpg(network, Critic(config.hidden_sizes), hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
-        exploration = make_config_exploration(config, network.apply, env.action_dim, hp)
+        exploration = make_config_exploration(config, network.apply, env.action_dim, hp, env.max_steps)
         init = lambda key, obs: learner.init(key, obs, jnp.zeros((env.action_dim,)))  # noqa: E731
         return _Learner(init, learner.update, lambda state: state.actor_params), exploration
 
@@ -343,13 +344,21 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
         def block(ts: TrainState, b: jax.Array):
             first = b * steps_per_block  # in vector steps
             ts, infos = jax.lax.scan(update_round, ts, first + update_period * jnp.arange(config.adapt_every))
-            key, refresh_key, adapt_key, sample_key = jax.random.split(ts.key, 4)
+            key, adapt_key, refresh_key, sample_key = jax.random.split(ts.key, 4)
             actor_params = agent.policy_params(ts.agent)
-            explore_state = exploration.refresh(refresh_key, ts.exploration, actor_params)
             batch = replay.sample(ts.replay, sample_key)
-            adapted, stats = exploration.adapt(adapt_key, explore_state, actor_params, batch.obs)
-            learned = first >= learning_starts  # every round of this block updated the learner
-            explore_state = jax.tree.map(lambda new, old: jnp.where(learned, new, old), adapted, explore_state)
+
+            def during_warmup():
+                # σ stays at σ₀ until the learner updates; the noise source is renewed all the same
+                _, stats = exploration.adapt(adapt_key, ts.exploration, actor_params, batch.obs)
+                return exploration.refresh(refresh_key, ts.exploration, actor_params), stats
+
+            learned = first >= learning_starts  # every round of this block updated the learner (from xs)
+            explore_state, stats = jax.lax.cond(
+                learned,
+                lambda: exploration.adapt(adapt_key, ts.exploration, actor_params, batch.obs),
+                during_warmup,
+            )
             end_step = (first + steps_per_block) * num_envs
             nonfinite = ts.nonfinite._replace(
                 params=_first_failure(ts.nonfinite.params, _all_finite(ts.agent), end_step),
@@ -394,15 +403,32 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
 
 
 def make_config_exploration(
-    config: DDPGConfig, actor_apply: Callable, action_dim: int, hparams: HParams
+    config: DDPGConfig, actor_apply: Callable, action_dim: int, hparams: HParams, max_episode_steps: int
 ) -> Exploration:
     """The exploration strategy ``config.exploration`` with its hyper-parameters from ``hparams``."""
     return make_exploration(
         config.exploration,
         actor_apply,
         action_dim,
+        pool_slots=pool_slots(config, max_episode_steps),
         **{name: getattr(hparams, name) for name in STRATEGY_HPARAMS[config.exploration]},
     )
+
+
+def pool_slots(config: DDPGConfig | DQNConfig, max_episode_steps: int) -> int:
+    """Disjoint ε windows of each parameter-noise pool (see :func:`pn_jax.noise.param_noise`).
+
+    Enough for the resamples of one adaptation block when episodes run to the time limit (or
+    every ``resample_every`` steps), plus one per env: ``N·(1 + ⌈block / L⌉)`` with ``block`` the
+    block's vector steps and ``L = resample_every`` or the episode limit. Blocks with more
+    resamples (episodes ending early) read distinct overlapping windows for the rest.
+    ``config.noise_pool = False`` gives 0: no pool, a fresh draw at every resample.
+    """
+    if not config.noise_pool:
+        return 0  # a fresh draw at every resample
+    block = config.adapt_every * config.update_period
+    interval = config.resample_every if config.resample_every > 0 else max_episode_steps
+    return config.num_envs * (1 + -(-block // max(interval, 1)))
 
 
 def _all_finite(tree: Any) -> jax.Array:

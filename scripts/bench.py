@@ -45,7 +45,8 @@ class Bench:
     seeds: tuple[int, ...] = (1, 8)
     """numbers of vmapped seeds for the exploration comparison (empty: skip it)."""
     explorations: tuple[str, ...] = ("none", "gaussian", "param")
-    """strategies to compare; `none` is the bare loop every other is measured against."""
+    """strategies to compare; `none` is the bare loop every other is measured against; `param/fresh`:
+    parameter noise drawing a fresh ε at every resample instead of reading the noise pool."""
     rounds: int = 3
     """interleaved timing rounds of the comparison; the fastest round of each program is reported."""
     seed_sweep: tuple[int, ...] = (1, 8, 32, 128)
@@ -129,9 +130,9 @@ def compare(bench: Bench, mesh) -> list[dict]:
     rows = []
     for num_seeds in bench.seeds:
         programs = {}
-        for exploration in bench.explorations:
-            config = DDPGConfig(env=bench.env, exploration=exploration, total_steps=bench.total_steps)
-            programs[exploration] = (config, *_compile(config, num_seeds, mesh))
+        for name in bench.explorations:
+            config = compare_config(bench, name)
+            programs[name] = (config, *_compile(config, num_seeds, mesh))
         best = {name: float("inf") for name in programs}
         names = list(programs)
         for round_ in range(bench.rounds):  # rotate the order so no program always runs first
@@ -139,8 +140,21 @@ def compare(bench: Bench, mesh) -> list[dict]:
                 _, compiled, keys, _ = programs[name]
                 best[name] = min(best[name], _time(compiled, keys))
         for name, (config, compiled, _, compile_seconds) in programs.items():
-            rows.append(_row(config, num_seeds, best[name], compile_seconds, compiled, mesh, sweep="compare"))
+            rows.append(
+                _row(config, num_seeds, best[name], compile_seconds, compiled, mesh, label=name, sweep="compare")
+            )
     return rows
+
+
+def compare_config(bench: Bench, name: str) -> DDPGConfig:
+    """The comparison's config for a strategy name; ``param/fresh`` (or ``param+gaussian/fresh``) is
+    parameter noise without the noise pool: a fresh draw at every resample."""
+    exploration, _, variant = name.partition("/")
+    if variant not in ("", "fresh"):
+        raise ValueError(f"explorations: unknown variant {variant!r} in {name!r}; only '/fresh' exists")
+    return DDPGConfig(
+        env=bench.env, exploration=exploration, total_steps=bench.total_steps, noise_pool=variant != "fresh"
+    )
 
 
 def seed_sweep(bench: Bench, mesh) -> list[dict]:
@@ -269,7 +283,7 @@ def markdown(record: dict) -> str:
 def main() -> None:
     bench = guarded(lambda: tyro.cli(Bench, description=__doc__))
     for name in bench.explorations:
-        guarded(lambda name=name: DDPGConfig(env=bench.env, exploration=name, total_steps=bench.total_steps))
+        guarded(lambda name=name: compare_config(bench, name))
     for num_envs in bench.population_sweep:
         guarded(lambda num_envs=num_envs: population_config(bench, num_envs))
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(bench.devices)))

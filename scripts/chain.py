@@ -24,7 +24,7 @@ from _cli import claim_output_folder, fail, guarded, run_record, seed_keys, trai
 
 from pn_jax import DQNConfig, parallel  # noqa: E402
 from pn_jax.noise import DQN_EXPLORATIONS  # noqa: E402
-from pn_jax.results import final_returns, wilson_ci, write_rows_csv  # noqa: E402
+from pn_jax.results import final_returns, num_diverged, wilson_ci, write_rows_csv  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +109,7 @@ def main(args: Chain) -> list[dict]:
                 "exploration": exploration,
                 "seeds": len(seeds),
                 "solved": int(np.sum(final > record["goal"]["solved_return"])),
+                "diverged": int(num_diverged(final)),
                 "found_reward": len(first),
                 "median_first_reward_episode": float(np.median(first) / size) if first else None,
                 "run_seconds": run_seconds,
@@ -116,6 +117,7 @@ def main(args: Chain) -> list[dict]:
             rows.append(row)
             timing = f"compile {compile_seconds:.1f} s, run {run_seconds:.1f} s"
             print(f"DeepSea-{size} {exploration}: solved {row['solved']}/{len(seeds)}, "
+                  f"diverged {row['diverged']}/{len(seeds)}, "
                   f"found the reward {row['found_reward']}/{len(seeds)} ({timing})")  # fmt: skip
     write_outputs(rows, args)
     return rows
@@ -128,15 +130,15 @@ def write_outputs(rows: list[dict], args: Chain) -> None:
     lines = [
         f"# DeepSea chains: DQN, {args.episodes} episodes per seed, {args.num_seeds} seeds",
         "",
-        "| N | exploration | solved (final greedy eval earns +1) | found the reward while training "
-        "| median first-reward episode |",
-        "|---|---|---|---|---|",
+        "| N | exploration | solved (final greedy eval earns +1) | diverged (final eval NaN or ±inf) "
+        "| found the reward while training | median first-reward episode |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         first = "—" if r["median_first_reward_episode"] is None else f"{r['median_first_reward_episode']:.0f}"
         lines.append(
-            f"| {r['size']} | {r['exploration']} | {r['solved']}/{r['seeds']} | {r['found_reward']}/{r['seeds']} "
-            f"| {first} |"
+            f"| {r['size']} | {r['exploration']} | {r['solved']}/{r['seeds']} | {r['diverged']}/{r['seeds']} "
+            f"| {r['found_reward']}/{r['seeds']} | {first} |"
         )
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")

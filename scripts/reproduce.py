@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,11 +35,11 @@ from pn_jax.results import (  # noqa: E402
     bootstrap_ci,
     coverage_fraction,
     final_returns,
-    iqm,
+    fmt_stat,
     json_list,
     plot_settings,
+    seed_stats,
     series,
-    stratified_bootstrap_ci,
     success_curve,
     wilson_ci,
     write_rows_csv,
@@ -72,7 +72,8 @@ class Reproduce:
     exploration: tuple[str, ...] = EXPLORATIONS
     """strategies to compare."""
     num_seeds: int = 8
-    """seeds per strategy; seed k uses jax.random.key(seed + k) for every strategy."""
+    """seeds per strategy; seed k uses jax.random.key(seed + k) for every strategy, split once into a
+    training key and a diagnostics key."""
     seed: int = 0
     """first seed."""
     total_steps: int = 0
@@ -120,20 +121,33 @@ def task_config(env: str, exploration: str, args: Reproduce) -> DDPGConfig:
     )
 
 
+class RunKeys(NamedTuple):
+    """The keys of one seed's run, split once from its key, so no two draws share a stream."""
+
+    train: jax.Array  # the training run (make_train)
+    start: jax.Array  # the rollout of a fresh actor at σ₀
+    end: jax.Array  # the rollout of the trained actor
+
+
+def run_keys(key: jax.Array) -> RunKeys:
+    """Splits a seed's key into its :class:`RunKeys`."""
+    return RunKeys(*jax.random.split(key, len(RunKeys._fields)))
+
+
 def with_diagnostics(config: DDPGConfig, progress_fn=None):
     """``run(key) -> (None, (metrics, ρ at start, ρ at end))``: a training run plus its diagnostics.
 
     ρ is the perturbation autocorrelation ``[MAX_LAG + 1]``, measured over ``ROLLOUT_STEPS`` steps
     with a freshly initialised actor at σ₀ (start) and with the trained actor and its final
-    exploration state (end).
+    exploration state (end). Training and the two rollouts take the keys of :func:`run_keys`.
     """
     train = make_train(config, progress_fn=progress_fn)
 
     def run(key):
-        state, metrics = train(key)
-        start_key, end_key = jax.random.split(jax.random.fold_in(key, 1))
-        start = exploration_rollout(start_key, config, ROLLOUT_STEPS)
-        end = exploration_rollout(end_key, config, ROLLOUT_STEPS, state.agent.actor_params, state.exploration)
+        keys = run_keys(key)
+        state, metrics = train(keys.train)
+        start = exploration_rollout(keys.start, config, ROLLOUT_STEPS)
+        end = exploration_rollout(keys.end, config, ROLLOUT_STEPS, state.agent.actor_params, state.exploration)
         rho = [autocorrelation(r.perturbation, r.done, MAX_LAG) for r in (start, end)]
         return None, (metrics, *rho)
 
@@ -179,30 +193,35 @@ def load_records(env: str, args: Reproduce) -> dict[str, dict]:
 
 def _line(record: dict) -> str:
     final = final_returns(record)
+    stats = seed_stats(final)
     goal = record.get("goal")
     solved = f"solved {int(np.sum(final > goal['solved_return']))}/{len(final)}, " if goal else ""
-    return f"{solved}final eval IQM {iqm(final):.1f}"
+    return f"{solved}diverged {stats.diverged}/{stats.seeds}, final eval IQM {fmt_stat(stats.iqm)}"
 
 
 def summary_table(records: dict[str, dict]) -> list[dict]:
-    """Per strategy: seeds solved, seeds that reached the goal, IQM with CI, coverage, ρ at lag 10."""
+    """Per strategy: seeds solved, reached the goal, diverged; IQM with CI, coverage, ρ at lag 10.
+
+    The IQM and its CI are over the seeds whose final return is finite; ``diverged`` counts the others.
+    """
     rows = []
     for exploration, record in records.items():
         final = final_returns(record)
-        low, high = stratified_bootstrap_ci(final)
+        stats = seed_stats(final)
         goal = record.get("goal")
         first = [s for s in goal["first_step"] if s is not None] if goal else []
         rho = {when: _rows(record["autocorrelation"][when]) for when in ("start", "end")}
         rows.append(
             {
                 "exploration": exploration,
-                "seeds": len(final),
+                "seeds": stats.seeds,
+                "diverged": stats.diverged,
                 "solved": int(np.sum(final > goal["solved_return"])) if goal else None,
                 "reached_goal": len(first) if goal else None,
                 "median_first_goal_step": float(np.median(first)) if first else None,
-                "final_iqm": float(iqm(final)),
-                "ci_low": low,
-                "ci_high": high,
+                "final_iqm": stats.iqm,
+                "ci_low": stats.ci_low,
+                "ci_high": stats.ci_high,
                 "coverage": float(np.mean(coverage_fraction(record["coverage"]["counts"]))),
                 "rho10_start": float(np.nanmean(rho["start"][:, 10])) if np.isfinite(rho["start"]).any() else None,
                 "rho10_end": float(np.nanmean(rho["end"][:, 10])) if np.isfinite(rho["end"]).any() else None,
@@ -226,18 +245,19 @@ def write_table(rows: list[dict], env: str, records: dict[str, dict], folder: st
         (f"Solved: final deterministic eval return > {goal['solved_return']:g}. " if goal else "")
         + f"Coverage: cells of a {config['coverage_bins']}² state-plane grid visited in the first "
         f"{config['coverage_steps']:,} steps (mean over seeds). ρ₁₀: autocorrelation of a − π_θ(s) at lag 10 "
-        "(fresh actor at σ₀ / trained actor).",
+        "(fresh actor at σ₀ / trained actor). Final IQM and CI: over the finite seeds; diverged: seeds "
+        "whose final return is NaN or ±inf.",
         "",
-        "| exploration | solved | reached goal | median first goal step | final IQM [95% CI] | coverage "
-        "| ρ₁₀ start | ρ₁₀ end |",
-        "|---|---|---|---|---|---|---|---|",
+        "| exploration | solved | reached goal | median first goal step | diverged | final IQM [95% CI] "
+        "| coverage | ρ₁₀ start | ρ₁₀ end |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         n = r["seeds"]
         lines.append(
             f"| {r['exploration']} | {fmt(r['solved'], 'd')}/{n} | {fmt(r['reached_goal'], 'd')}/{n} | "
-            f"{fmt(r['median_first_goal_step'], ',.0f')} | "
-            f"{r['final_iqm']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}] | "
+            f"{fmt(r['median_first_goal_step'], ',.0f')} | {r['diverged']}/{n} | "
+            f"{fmt_stat(r['final_iqm'])} [{fmt_stat(r['ci_low'])}, {fmt_stat(r['ci_high'])}] | "
             f"{r['coverage']:.1%} | {fmt(r['rho10_start'])} | {fmt(r['rho10_end'])} |"
         )
     text = "\n".join(lines) + "\n"

@@ -71,8 +71,8 @@ def test_writes_one_record_per_setting_and_a_summary(ablation):
     assert record["seeds"] == [7, 8] and record["config"]["sigma_init"] == 0.5
     assert record["sigma"]["value"][0][0] == pytest.approx(0.5)
     rows = (out / "summary.csv").read_text().splitlines()
-    assert rows[0].startswith("setting,seeds,final_iqm,ci_low,ci_high") and len(rows) == 6
-    assert "| param sigma_init=0.5 target_distance=0.1 | 2 |" in (out / "summary.md").read_text()
+    assert rows[0].startswith("setting,seeds,diverged,final_iqm,ci_low,ci_high") and len(rows) == 6
+    assert "| param sigma_init=0.5 target_distance=0.1 | 2 | 0 |" in (out / "summary.md").read_text()
     assert (out / "returns.png").stat().st_size > 1000
     assert (out / "heatmap_param.png").stat().st_size > 1000  # the two-way σ₀ × δ grid
 

@@ -317,3 +317,33 @@ def test_resume_from_tampered_metadata_fails_cleanly(finished_run, data, capsys,
     assert "Traceback" not in text
     if code != 0:
         assert code == 2 and ("error: " in text or "Value error" in text), text[-800:]
+
+
+@pytest.mark.parametrize("change", ["description", "older"])
+def test_resume_refuses_a_checkpoint_not_of_the_run_it_describes(finished_run, change, capsys, tmp_path):
+    """--resume rebuilds the config from the checkpoint's description of its run; a description
+    that is not the run that wrote the arrays (a library caller's wrong ``meta``), or a checkpoint
+    of the older format that recorded no identity, is refused with exit code 2 and one line."""
+    import train
+
+    from pn_jax import checkpoint
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy)
+    path = copy / "checkpoints" / "300" / "meta.json"
+    meta = json.loads(path.read_text())
+    if change == "description":
+        meta["run"]["config"]["actor_lr"] = 0.002
+        expected = "was written by a run with another config (actor_lr: 0.001 there vs 0.002 here)"
+    else:
+        del meta["identity"]
+        meta["format"] = 1
+        expected = "was written by an older version of pn_jax (checkpoint format 1)"
+    meta["digest"] = checkpoint._meta_digest(meta)
+    path.write_text(json.dumps(meta))
+    with pytest.raises(SystemExit) as exit_info:
+        train.cli(["--resume", str(copy), "--progress", "False"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert err.startswith(f"error: resume: checkpoint {copy / 'checkpoints' / '300'} {expected}"), err
+    assert err.count("\n") == 1

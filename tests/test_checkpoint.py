@@ -1,21 +1,24 @@
-"""Checkpoint / resume (pn_jax.checkpoint, pn_jax.runner): exact resumes, damaged files, NaN guards."""
+"""Checkpoint / resume (pn_jax.checkpoint, pn_jax.runner): exact resumes, damaged files, foreign runs, NaN guards."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TINY
+from conftest import TINY, TINY_DQN
 
-from pn_jax import DDPGConfig, checkpoint, make_train, runner
+from pn_jax import DDPGConfig, DQNConfig, checkpoint, make_train, runner
 from pn_jax.train import make_trainer
 
 # 4 evaluation chunks of 150 steps; 2 seeds vmapped together.
 CONFIG = DDPGConfig(**{**TINY, "total_steps": 600})
 KEYS = jax.random.split(jax.random.key(11), 2)
+IDENTITY = checkpoint.run_identity(CONFIG, KEYS)
 
 
 def assert_identical(a, b) -> None:
@@ -64,21 +67,25 @@ def test_checkpoint_holds_the_whole_state_bit_for_bit(runs):
     trainer = make_trainer(CONFIG)
     like = jax.eval_shape(jax.vmap(trainer.init), KEYS)
     assert checkpoint.steps(kept) == [300, 600]
-    first = checkpoint.restore(kept, like, step=300)
+    first = checkpoint.restore(kept, like, step=300, identity=IDENTITY)
     assert (first.step, first.chunk, first.meta["note"]) == (300, 2, "x")
+    assert first.identity == IDENTITY
     assert np.asarray(first.log.eval_step).tolist() == [[150, 300]] * 2
     # Continuing the restored state by hand gives the state saved at 600.
     advance = jax.jit(jax.vmap(lambda s, c: trainer.advance(s, c, num_chunks=2), in_axes=(0, None)))
     state, _ = advance(first.state, np.int32(2))
-    assert_identical(jax.device_get(state), checkpoint.restore(kept, like).state)
+    assert_identical(jax.device_get(state), checkpoint.restore(kept, like, identity=IDENTITY).state)
 
 
 def test_checkpoint_keeps_the_newest_two(tmp_path, runs):
     _, _, _, kept = runs
     like = jax.eval_shape(jax.vmap(make_trainer(CONFIG).init), KEYS)
-    ckpt = checkpoint.restore(kept, like)
+    ckpt = checkpoint.restore(kept, like, identity=IDENTITY)
     for step in (600, 750, 900):
         checkpoint.save(str(tmp_path), ckpt._replace(step=step))
+    assert checkpoint.steps(str(tmp_path)) == [750, 900]
+    with pytest.raises(ValueError, match="identity: a checkpoint must record the run that wrote it"):
+        checkpoint.save(str(tmp_path), ckpt._replace(step=1050, identity=None))
     assert checkpoint.steps(str(tmp_path)) == [750, 900]
 
 
@@ -101,8 +108,8 @@ def test_truncated_array_file_is_a_clear_error(damaged):
     with open(largest, "r+b") as f:
         f.truncate(os.path.getsize(largest) // 2)
     with pytest.raises(checkpoint.CheckpointError, match=r"600 is corrupt or truncated: .* bytes, \d+ were written"):
-        checkpoint.restore(directory, like)
-    assert checkpoint.restore(directory, like, step=300).step == 300  # the older one still loads
+        checkpoint.restore(directory, like, identity=IDENTITY)
+    assert checkpoint.restore(directory, like, step=300, identity=IDENTITY).step == 300  # the older one still loads
 
 
 def test_altered_bytes_are_caught_by_the_digest(damaged):
@@ -114,49 +121,141 @@ def test_altered_bytes_are_caught_by_the_digest(damaged):
     with pytest.raises(
         checkpoint.CheckpointError, match=r"600 is corrupt or truncated: .* differs from what was written"
     ):
-        checkpoint.restore(directory, like)
+        checkpoint.restore(directory, like, identity=IDENTITY)
 
 
 def test_a_missing_array_file_is_a_clear_error(damaged):
     directory, like = damaged
     os.remove(_array_files(os.path.join(directory, "600"))[0])
     with pytest.raises(checkpoint.CheckpointError, match=r"600 is corrupt or truncated: .* is missing"):
-        checkpoint.restore(directory, like)
+        checkpoint.restore(directory, like, identity=IDENTITY)
 
 
-@pytest.mark.parametrize("content", ["", "{not json", '{"format": 1}', '{"format": 99}'])
+@pytest.mark.parametrize("content", ["", "{not json", '{"format": 1}', '{"format": 2}', '{"format": 99}'])
 def test_damaged_metadata_is_a_clear_error(damaged, content):
     directory, like = damaged
     with open(os.path.join(directory, "600", "meta.json"), "w") as f:
         f.write(content)
     with pytest.raises(checkpoint.CheckpointError, match="600"):
-        checkpoint.restore(directory, like)
+        checkpoint.restore(directory, like, identity=IDENTITY)
     with pytest.raises(checkpoint.CheckpointError, match="600"):
         checkpoint.read_meta(directory)
 
 
-def test_a_checkpoint_of_another_run_is_refused(damaged):
+def test_a_state_of_another_shape_is_refused_even_unchecked(damaged):
+    """Without an identity to check (``identity=None``), the leaf shapes still have to fit."""
     directory, _ = damaged
     wider = DDPGConfig(**{**TINY, "total_steps": 600, "hidden_sizes": (32, 16)})
     with pytest.raises(checkpoint.CheckpointError, match="does not match this run"):
-        checkpoint.restore(directory, jax.eval_shape(jax.vmap(make_trainer(wider).init), KEYS))
+        checkpoint.restore(directory, jax.eval_shape(jax.vmap(make_trainer(wider).init), KEYS), identity=None)
     three = jax.random.split(jax.random.key(0), 3)
     with pytest.raises(checkpoint.CheckpointError, match="number of seeds"):
-        checkpoint.restore(directory, jax.eval_shape(jax.vmap(make_trainer(CONFIG).init), three))
+        checkpoint.restore(directory, jax.eval_shape(jax.vmap(make_trainer(CONFIG).init), three), identity=None)
+
+
+def test_resuming_a_checkpoint_of_another_config_names_the_fields(damaged):
+    """Run B (another strategy, learning rate, δ and schedule) has the state shapes of run A: its
+    arrays would restore, so the config has to be checked, and the message names what differs."""
+    directory, _ = damaged
+    other = CONFIG.replace(
+        exploration="param+gaussian", actor_lr=3e-2, target_distance=0.05, eval_every=300, adapt_every=100
+    )
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        runner.run(other, KEYS, checkpoint_dir=directory, checkpoint_every=300, resume=True)
+    assert str(err.value) == (
+        f"checkpoint {os.path.join(directory, '600')} was written by a run with another config "
+        "(exploration: 'param' there vs 'param+gaussian' here, actor_lr: 0.001 vs 0.03, "
+        "target_distance: 0.2 vs 0.05, adapt_every: 50 vs 100, eval_every: 150 vs 300)"
+    )
+    like = jax.eval_shape(jax.vmap(make_trainer(other).init), KEYS)
+    assert checkpoint.restore(directory, like, identity=None).step == 600  # what went unnoticed before
+    wider = CONFIG.replace(hidden_sizes=(32, 16))
+    with pytest.raises(checkpoint.CheckpointError, match=r"another config \(hidden_sizes: \[16, 16\] there vs \[32"):
+        checkpoint.restore(directory, like, identity=checkpoint.run_identity(wider, KEYS))
+
+
+def test_resuming_with_other_seeds_is_refused(damaged):
+    directory, like = damaged
+    other_keys = jax.vmap(jax.random.key)(jnp.array([100, 101], jnp.uint32))
+    with pytest.raises(
+        checkpoint.CheckpointError,
+        match=r"600 was written by a run with other seeds \(seeds \[0, 1\] there vs \[100, 101\] here\)$",
+    ):
+        runner.run(CONFIG, other_keys, checkpoint_dir=directory, resume=True, seeds=[100, 101])
+    with pytest.raises(
+        checkpoint.CheckpointError,
+        match=r"other seeds \(the same seed numbers, but the PRNG keys of seeds \[0, 1\] differ\)$",
+    ):
+        checkpoint.restore(directory, like, identity=checkpoint.run_identity(CONFIG, other_keys))
+    three = jax.random.split(jax.random.key(11), 3)
+    with pytest.raises(
+        checkpoint.CheckpointError, match=r"other seeds \(2 seeds there vs 3 here: \[0, 1\] vs \[0, 1, 2\]\)$"
+    ):
+        checkpoint.restore(directory, like, identity=checkpoint.run_identity(CONFIG, three))
+    # Seed numbers only label the keys: the same keys under other numbers are the same run.
+    same = checkpoint.run_identity(CONFIG, KEYS, seeds=[7, 8])
+    assert checkpoint.restore(directory, like, identity=same).step == 600
+    with pytest.raises(ValueError, match="seeds: 3 seed numbers for 2 keys"):
+        checkpoint.run_identity(CONFIG, KEYS, seeds=[7, 8, 9])
+
+
+def test_another_algorithm_or_hyper_parameter_grid_is_another_config(damaged, tmp_path):
+    directory, like = damaged
+    with pytest.raises(checkpoint.CheckpointError, match=r"another config \(a DDPGConfig there, a DQNConfig here\)$"):
+        checkpoint.restore(directory, like, identity=checkpoint.run_identity(DQNConfig(**TINY_DQN), KEYS))
+    grid = jax.tree.map(lambda x: jnp.stack([x, 2 * x]), CONFIG.hparams())
+    with pytest.raises(
+        checkpoint.CheckpointError, match=r"another config \(hparams: from the config there vs explicit here\)$"
+    ):
+        checkpoint.restore(directory, like, identity=checkpoint.run_identity(CONFIG, KEYS, grid))
+    # A checkpoint of a grid run resumes with that grid only.
+    ckpt = checkpoint.restore(directory, like, identity=IDENTITY)
+    gridded = str(tmp_path / "grid")
+    checkpoint.save(gridded, ckpt._replace(identity=checkpoint.run_identity(CONFIG, KEYS, grid)))
+    assert checkpoint.restore(gridded, like, identity=checkpoint.run_identity(CONFIG, KEYS, grid)).step == 600
+    other = grid._replace(actor_lr=jnp.array([1e-3, 3e-3], jnp.float32))
+    with pytest.raises(
+        checkpoint.CheckpointError,
+        match=r"another config \(hparams.actor_lr: \[0.001, 0.002\] there vs \[0.001, 0.003\] here\)$",
+    ):
+        checkpoint.restore(gridded, like, identity=checkpoint.run_identity(CONFIG, KEYS, other))
+    # An int in a float field is the same config as the float.
+    assert checkpoint.run_identity(CONFIG.replace(sigma_init=1), KEYS) == checkpoint.run_identity(
+        CONFIG.replace(sigma_init=1.0), KEYS
+    )
+
+
+def test_a_checkpoint_from_before_identities_is_refused_as_older(damaged):
+    """Format 1 recorded no identity: refused with a message saying so, not resumed unchecked."""
+    directory, like = damaged
+    path = os.path.join(directory, "600", "meta.json")
+    with open(path) as f:
+        meta = json.load(f)
+    del meta["identity"]
+    meta["format"] = 1
+    meta["digest"] = checkpoint._meta_digest(meta)
+    with open(path, "w") as f:
+        json.dump(meta, f)
+    older = r"600 was written by an older version of pn_jax \(checkpoint format 1\), which did not record"
+    with pytest.raises(checkpoint.CheckpointError, match=older):
+        checkpoint.restore(directory, like, identity=IDENTITY)
+    with pytest.raises(checkpoint.CheckpointError, match=older):
+        checkpoint.read_meta(directory)
+    assert checkpoint.restore(directory, like, step=300, identity=IDENTITY).step == 300
 
 
 def test_missing_checkpoints_and_unfinished_saves(damaged, tmp_path):
     directory, like = damaged
     with pytest.raises(checkpoint.CheckpointError, match="no complete checkpoint"):
-        checkpoint.restore(str(tmp_path / "nowhere"), like)
+        checkpoint.restore(str(tmp_path / "nowhere"), like, identity=IDENTITY)
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint for step 450"):
-        checkpoint.restore(directory, like, step=450)
+        checkpoint.restore(directory, like, step=450, identity=IDENTITY)
     # A save killed midway leaves its partial folder, which is never taken for a checkpoint
     # and is cleared by the next save.
     partial = os.path.join(directory, ".partial-750-1")
     shutil.copytree(os.path.join(directory, "600"), partial)
     assert checkpoint.steps(directory) == [300, 600]
-    ckpt = checkpoint.restore(directory, like)
+    ckpt = checkpoint.restore(directory, like, identity=IDENTITY)
     assert ckpt.step == 600
     checkpoint.save(directory, ckpt._replace(step=750))
     assert checkpoint.steps(directory) == [600, 750] and not os.path.exists(partial)

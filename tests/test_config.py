@@ -27,6 +27,7 @@ BAD = [
     ({"hidden_sizes": ()}, "hidden_sizes: must be a non-empty tuple of positive integers"),
     ({"hidden_sizes": (64, 0)}, "hidden_sizes: must be a non-empty tuple of positive integers"),
     ({"layer_norm": "yes"}, "layer_norm: must be a bool"),
+    ({"noise_pool": 1}, "noise_pool: must be a bool"),
     ({"actor_lr": 0.0}, "actor_lr: must be > 0"),
     ({"critic_lr": -1e-3}, "critic_lr: must be > 0"),
     ({"sigma_init": 0.0}, "sigma_init: must be > 0"),

@@ -219,6 +219,8 @@ def test_chain_script_writes_a_table_and_figure(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     table = (tmp_path / "summary.md").read_text()
     assert "| 4 | param |" in table and "| 4 | egreedy |" in table
+    assert "| solved (final greedy eval earns +1) | diverged (final eval NaN or ±inf) |" in table
+    assert (tmp_path / "summary.csv").read_text().startswith("size,exploration,seeds,solved,diverged,")
     assert (tmp_path / "chain.png").stat().st_size > 0
     assert (tmp_path / "4" / "param" / "metrics.json").exists()
     bad = run_script("chain.py", "--sizes", "1", "--progress", "False")

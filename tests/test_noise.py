@@ -162,6 +162,18 @@ def test_param_strategy_acts_with_its_own_perturbed_copy_per_env(actor):
     np.testing.assert_allclose(actions[0], module.apply(member0, obs[0]), rtol=1e-5)
 
 
+def _eps(state, params):
+    """σ·ε of each env's acting copy on the 64×64 hidden kernel, ``[N, 4096]``."""
+    perturbed = np.asarray(state.perturbed_params["params"]["MLP_0"]["Dense_1"]["kernel"])
+    return (perturbed - np.asarray(params["params"]["MLP_0"]["Dense_1"]["kernel"])[None]).reshape(
+        perturbed.shape[0], -1
+    )
+
+
+def _max_abs_corr(vectors):
+    return max(abs(np.corrcoef(a, b)[0, 1]) for i, a in enumerate(vectors) for b in vectors[:i])
+
+
 def test_param_strategy_resamples_only_finished_envs(actor):
     module, params = actor
     strategy = _strategy("param", module, sigma_init=0.5)
@@ -171,13 +183,143 @@ def test_param_strategy_resamples_only_finished_envs(actor):
     np.testing.assert_array_equal(kernel(new)[0], kernel(state)[0])
     np.testing.assert_array_equal(kernel(new)[2], kernel(state)[2])
     assert not np.allclose(kernel(new)[1], kernel(state)[1])
-    assert list(np.asarray(new.bank_fresh)) == [True, False, True]
-    # the banked noise is used once, then refilled for that env only
-    refreshed = strategy.refresh(jax.random.key(15), new, params)
-    bank = lambda s: np.asarray(s.noise_bank["params"]["MLP_0"]["Dense_0"]["kernel"])  # noqa: E731
-    np.testing.assert_array_equal(bank(refreshed)[0], bank(new)[0])
-    assert not np.allclose(bank(refreshed)[1], bank(new)[1])
-    assert np.asarray(refreshed.bank_fresh).all()
+    assert int(new.pool.served) == 4  # three at init, one now
+
+
+def test_resample_every_10_with_50_step_blocks_gets_a_new_epsilon_every_10th_step(actor):
+    """The defect this pins: K = 10 used to behave as K = 50 (one banked ε per adaptation block)."""
+    module, params = actor
+    strategy = _strategy("param", module, resample_every=10)
+    state = strategy.init(jax.random.key(18), params, 1)
+    obs = jax.random.normal(jax.random.key(0), (32, 3))
+    reset = jax.jit(strategy.reset)
+    changed, used = [], [_eps(state, params)[0]]
+    for t in range(150):
+        new = reset(jax.random.key(t), state, params, jnp.array([False]))
+        changed.append(not np.array_equal(_eps(new, params), _eps(state, params)))
+        state = new
+        if changed[-1]:
+            used.append(_eps(state, params)[0])
+        if t % 50 == 49:  # the training loop's block end
+            state, _ = strategy.adapt(jax.random.key(1000 + t), state, params, obs)
+    assert [t + 1 for t, c in enumerate(changed) if c] == list(range(10, 151, 10))
+    assert _max_abs_corr(used) < 0.1  # 16 perturbations, pairwise uncorrelated (|ρ| ~ 1/√P ≈ 0.02)
+
+
+def test_short_episodes_inside_one_block_each_get_their_own_epsilon(actor):
+    module, params = actor
+    strategy = _strategy("param", module)
+    state = strategy.init(jax.random.key(3), params, 2)
+    used = list(_eps(state, params))
+    reset = jax.jit(strategy.reset)
+    for t in range(45):  # episodes of 3 steps, no adapt: all within one block
+        done = jnp.array([t % 3 == 2, t % 5 == 4])
+        state = reset(jax.random.key(t), state, params, done)
+        used += [row for row, d in zip(_eps(state, params), np.asarray(done), strict=True) if d]
+    assert len(used) == 2 + 15 + 9
+    assert len({row.tobytes() for row in used}) == len(used)
+    assert _max_abs_corr(used) < 0.1
+
+
+def test_a_hand_written_loop_never_freezes_the_perturbation(actor):
+    """act → step → reset(done) and adapt every 50 steps: nothing else needed (no refresh)."""
+    module, params = actor
+    strategy = _strategy("param", module)
+    state = strategy.init(jax.random.key(4), params, 1)
+    obs = jax.random.normal(jax.random.key(5), (16, 3))
+    reset, adapt = jax.jit(strategy.reset), jax.jit(strategy.adapt)
+    weights = []
+    for t in range(1, 1001):
+        state = reset(jax.random.key(t), state, params, jnp.array([t % 200 == 0]))
+        if t % 50 == 0:
+            state, _ = adapt(jax.random.key(-t), state, params, obs)
+        if t % 200 == 0:
+            weights.append(_eps(state, params)[0])
+    assert len({w.tobytes() for w in weights}) == 5
+    assert _max_abs_corr(weights) < 0.1
+
+
+def test_pool_windows_are_disjoint_first_and_never_repeat_before_the_pool_is_redrawn():
+    tiny = Actor(action_dim=1, hidden_sizes=(2,), layer_norm=True)
+    params = tiny.init(jax.random.key(0), jnp.zeros((1,)))
+    size = 2 * 1 + 2 + 2 * 1 + 1  # kernels and biases: 7 perturbable values
+    strategy = noise.param_noise(tiny.apply, 1.0, 0.2, pool_slots=3)
+    state = strategy.init(jax.random.key(1), params, 1)
+    m = state.pool.values.shape[0] - size
+    assert m == noise.pool_size(size, 3) == 29  # the smallest prime ≥ 4 × 7
+    np.testing.assert_array_equal(state.pool.values[m:], state.pool.values[:size])
+    leaves, flags = jax.tree.leaves(params), jax.tree.leaves(noise.perturbable_mask(params))
+    mask = np.concatenate([np.full(np.size(x), f) for x, f in zip(leaves, flags, strict=True)])
+    flat = lambda s: np.concatenate(  # noqa: E731
+        [np.ravel(x[0]) - np.ravel(y) for x, y in zip(jax.tree.leaves(s.perturbed_params), leaves, strict=True)]
+    )
+    windows = [flat(state)[mask]]
+    reset = jax.jit(strategy.reset)
+    for t in range(m - 1):
+        state = reset(jax.random.key(t), state, params, jnp.array([True]))
+        windows.append(flat(state)[mask])
+    values = np.asarray(state.pool.values[:m])
+    starts = [int(np.flatnonzero(np.isclose(values, w[0]))[0]) for w in windows]
+    assert starts[:4] == [0, 7, 14, 21]  # pool_slots + 1 disjoint windows: exactly independent ε
+    assert len({w.tobytes() for w in windows}) == m  # M distinct windows before any repeats
+    redrawn = strategy.refresh(jax.random.key(99), state, params)
+    assert int(redrawn.pool.served) == 0 and not np.allclose(redrawn.pool.values, state.pool.values)
+
+
+def test_perturbed_leaves_keep_their_dtype(actor):
+    _, params = actor
+    half = jax.tree.map(lambda x: x.astype(jnp.bfloat16), params)
+    sigma = jnp.asarray(0.1, jnp.float32)
+    for tree in (noise.perturb(jax.random.key(0), half, sigma), _param_state(half, sigma).perturbed_params):
+        assert {leaf.dtype for leaf in jax.tree.leaves(tree)} == {jnp.dtype(jnp.bfloat16)}
+
+
+def _param_state(params, sigma):
+    strategy = noise.param_noise(Actor(2, (64, 64), True).apply, sigma, 0.2)
+    return strategy.init(jax.random.key(0), params, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(sigma_init=-0.2), "sigma_init: must be > 0"),
+        (dict(target_distance=0.0), "target_distance: must be > 0"),
+        (dict(adapt_alpha=0.9), "adapt_alpha: must be >= 1"),
+        (dict(resample_every=-1), "resample_every: must be an integer >= 0"),
+        (dict(sigma_spread=0.5), "sigma_spread: must be >= 1"),
+        (dict(sigma_init=float("nan")), "sigma_init: must be > 0"),
+    ],
+)
+def test_factories_validate_hyperparameters_like_the_config(actor, kwargs, message):
+    module, _ = actor
+    with pytest.raises(ValueError, match=message):
+        _strategy("param", module, **kwargs)
+
+
+def test_factories_validate_action_noise(actor):
+    module, _ = actor
+    with pytest.raises(ValueError, match="action_noise_std: must be >= 0"):
+        _strategy("gaussian", module, action_noise_std=-0.1)
+    with pytest.raises(ValueError, match="ou_theta: must be in"):
+        _strategy("ou", module, ou_theta=0.0)
+    with pytest.raises(ValueError, match="sigma_init: must be > 0"):
+        noise.make_dqn_exploration("param", module.apply, 2, sigma_init=0.0)
+    traced = jax.jit(
+        lambda s: _strategy("param", module, sigma_init=s).adapt(None, None, None, None)[1] if False else s
+    )
+    assert float(traced(jnp.float32(0.3))) == pytest.approx(0.3)  # traced values are not checked
+
+
+def test_a_mask_that_selects_nothing_names_the_leaves_it_saw():
+    params = {"params": {"w": jnp.ones((3, 2)), "b": jnp.zeros((2,))}}  # custom names: not Dense
+    with pytest.raises(ValueError, match=r"mask: selects no parameter.*\['params'\]\['w'\]"):
+        noise.perturb(jax.random.key(0), params, 0.1)
+    strategy = noise.param_noise(lambda p, o: o @ p["params"]["w"], 0.1, 0.2)
+    with pytest.raises(ValueError, match="Leaves seen: .*'b'.*'w'"):
+        strategy.init(jax.random.key(0), params, 1)
+    explicit = {"params": {"w": True, "b": False}}
+    perturbed = noise.perturb(jax.random.key(0), params, 0.1, explicit)
+    assert not np.allclose(perturbed["params"]["w"], 1.0)
 
 
 def test_param_resample_draws_from_current_theta_and_keeps_layernorm(actor):
@@ -192,20 +334,6 @@ def test_param_resample_draws_from_current_theta_and_keeps_layernorm(actor):
         theta["params"]["MLP_0"]["Dense_1"]["kernel"]
     )
     assert diff.std() == pytest.approx(0.1, rel=0.1)
-
-
-def test_resample_every_k_steps(actor):
-    module, params = actor
-    strategy = _strategy("param", module, resample_every=3)
-    state = strategy.init(jax.random.key(18), params, 1)
-    never_done = jnp.array([False])
-    changed = []
-    for i in range(6):
-        new = strategy.reset(jax.random.key(i), state, params, never_done)
-        kernel = lambda s: np.asarray(s.perturbed_params["params"]["Dense_0"]["kernel"])  # noqa: E731
-        changed.append(not np.array_equal(kernel(new), kernel(state)))
-        state = strategy.refresh(jax.random.key(100 + i), new, params)
-    assert changed == [False, False, True, False, False, True]
 
 
 def test_param_adapt_moves_sigma_towards_target(actor):
@@ -233,7 +361,7 @@ def test_gaussian_action_noise_statistics(actor):
     assert abs(eta.mean()) < 0.01
 
 
-def test_ou_noise_is_correlated_and_resets_on_done(actor):
+def test_ou_noise_is_correlated_and_restarts_from_its_stationary_law_on_done(actor):
     module, params = actor
     strategy = _strategy("ou", module, action_noise_std=0.5)
     state = strategy.init(jax.random.key(26), params, 2)
@@ -243,8 +371,29 @@ def test_ou_noise_is_correlated_and_resets_on_done(actor):
         trace.append(np.asarray(state.noise[0, 0]))
     trace = np.array(trace)
     assert np.corrcoef(trace[:-1], trace[1:])[0, 1] > 0.9
+    before = np.asarray(state.noise)
     state = strategy.reset(jax.random.key(999), state, params, jnp.array([True, False]))
-    assert np.all(np.asarray(state.noise[0]) == 0.0) and np.any(np.asarray(state.noise[1]) != 0.0)
+    assert np.all(np.asarray(state.noise[0]) != 0.0)  # a fresh stationary draw, not 0
+    assert abs(np.asarray(state.noise[1]) - before[1]).max() < 0.1  # one small OU step
+
+
+@pytest.mark.parametrize("std", [0.2, 0.5])
+def test_ou_std_is_the_noise_std_at_every_step(actor, std):
+    """``action_noise_std`` is the standard deviation of the OU noise, from the first step on."""
+    module, params = actor
+    strategy = _strategy("ou", module, action_noise_std=std)
+    state = strategy.init(jax.random.key(30), params, 4096)
+    reset = jax.jit(strategy.reset)
+    no_done = jnp.zeros((4096,), bool)
+    stds = {0: float(np.std(state.noise))}
+    for t in range(1, 401):
+        state = reset(jax.random.key(t), state, params, no_done)
+        if t in (20, 400):
+            stds[t] = float(np.std(state.noise))
+    for t, value in stds.items():
+        assert value == pytest.approx(std, rel=0.04), t
+    _, stats = strategy.adapt(jax.random.key(0), state, params, None)
+    assert float(stats.distance) == pytest.approx(std, rel=0.04)  # RMS over all 400 steps and envs
 
 
 def test_none_is_the_clean_policy_and_combined_adds_action_noise(actor):
@@ -264,3 +413,19 @@ def test_none_is_the_clean_policy_and_combined_adds_action_noise(actor):
 def test_unknown_exploration_name():
     with pytest.raises(ValueError, match="exploration: unknown strategy 'bogus'; choose one of param"):
         noise.make_exploration("bogus", lambda p, o: o, 1)
+
+
+def test_without_a_pool_every_resample_draws_its_own_epsilon(actor):
+    module, params = actor
+    strategy = noise.param_noise(module.apply, 0.2, 0.2, pool_slots=0)
+    state = strategy.init(jax.random.key(40), params, 2)
+    assert state.pool.values.shape == (0,)
+    reset = jax.jit(strategy.reset)
+    used = list(_eps(state, params))
+    for t in range(6):
+        state = reset(jax.random.key(t), state, params, jnp.array([True, t % 2 == 0]))
+        used += list(_eps(state, params)[: 1 if t % 2 else 2])
+    assert len({row.tobytes() for row in used}) == len(used) == 2 + 6 + 3
+    assert _max_abs_corr(used) < 0.1
+    with pytest.raises(ValueError, match="pool_slots: must be an integer >= 0"):
+        noise.param_noise(module.apply, 0.2, 0.2, pool_slots=-1)

@@ -46,6 +46,9 @@ def test_writes_summary_and_figures(reproduction):
         assert (folder / name).stat().st_size > 0, name
     table = (folder / "summary.md").read_text()
     assert "| param | " in table and "| gaussian | " in table and "/2 |" in table
+    assert "| median first goal step | diverged | final IQM [95% CI] |" in table
+    assert (folder / "summary.csv").read_text().startswith("exploration,seeds,diverged,")
+    assert "param: compile" in stdout and "diverged 0/2, final eval IQM" in stdout
     assert "SparsePendulum-v1: 1,200 env steps per seed, 2 seeds per strategy" in stdout
 
 

@@ -226,16 +226,21 @@ class ExplorationStats(NamedTuple):
 class NoisePool(NamedTuple):
     """A pool of ``N(0, 1)`` values that resamples read ``ε`` from (the noise table of evolution strategies).
 
-    Resample ``r`` since the pool was drawn reads the ``P`` consecutive values at offset
-    ``r·P mod M`` (``M`` a prime > ``P``, the tail of ``values`` repeats its head so every window
-    is contiguous). The first ``⌊M/P⌋`` windows are disjoint, so those ε are exactly independent
-    draws; the next ones are distinct windows of the same pool (uncorrelated element by element,
-    like the overlapping slices of an ES noise table). Offsets repeat only after ``M`` resamples;
-    ``adapt``/``refresh`` redraw the pool long before that in every documented loop.
+    ``M`` (a prime ≥ ``(slots + 1)·P``) fresh values; resample ``r`` since the pool was drawn
+    reads ``ε_j = values[(o_r + j·m_r) mod M]``, ``j < P``, with ``o_r = r·P mod M``:
+
+    * ``r < K = ⌊M/P⌋``: ``m_r = 1``, the ``K`` disjoint contiguous windows: exactly independent ε;
+    * ``r ≥ K`` (more resamples than slots before the pool is redrawn): ``m_r`` is a multiplier
+      ≥ 64 that changes with ``r``, so the window is an affine scramble of the pool, not a shifted
+      copy of an earlier ε: each of its values sits, in any earlier ε, at a position unrelated to
+      its own (no two share a run of neighbouring weights), so ε and the actions it perturbs are
+      uncorrelated with every earlier one, though not exactly independent of them.
+
+    ``(o_r, m_r)`` never repeats for ``r < M``; ``adapt``/``refresh`` redraw the pool long before.
     """
 
-    values: jax.Array  # [M + P] float32: M fresh N(0, 1) values, then the first P again
-    served: jax.Array  # [] int32 resamples read from this pool so far
+    values: jax.Array  # [M] float32 N(0, 1)
+    served: jax.Array  # [] int32 resamples read from this pool so far (mod M)
 
 
 class ParamNoiseState(NamedTuple):
@@ -274,7 +279,24 @@ def pool_size(num_perturbed: int, slots: int) -> int:
     size = max((slots + 1) * num_perturbed, num_perturbed + 1)
     while not _is_prime(size):
         size += 1
+    if size >= 2**30:
+        raise ValueError(
+            f"pool_slots: a pool of {size:,} values for {num_perturbed:,} perturbed weights is too large "
+            "(int32 offsets); use fewer slots or pool_slots=0 (a fresh draw per resample)"
+        )
     return size
+
+
+def _window_indices(index: jax.Array, size: int, m: int) -> jax.Array:
+    """Pool indices ``[P]`` of window ``index`` (see :class:`NoisePool`), all arithmetic in int32."""
+    disjoint = m // size
+    offset = _mulmod(index, size, m)
+    largest = min(m, (2**31 - 1) // max(size, 1))  # j·multiplier stays below 2³¹
+    spread = max(largest - 64, 1)
+    multiplier = jnp.where(index < disjoint, 1, 64 + _mulmod(index - disjoint, 40503 % spread, spread))
+    j = jnp.arange(size, dtype=jnp.int32)
+    step = jnp.where(index < disjoint, j, jnp.mod(j * multiplier, m))
+    return jnp.where(offset + step >= m, offset + step - m, offset + step)
 
 
 def _check_hparam(name: str, value: Any, ok: Callable[[np.ndarray], np.ndarray], what: str) -> None:
@@ -314,8 +336,9 @@ def param_noise(
     actor's forward pass), and under ``jax.vmap`` a draw guarded by "did an episode end?" runs at
     every step. So ε comes from a :class:`NoisePool` drawn by ``adapt`` (and ``refresh``): a
     resample reads the pool's next window. The first ``pool_slots + 1`` resamples after each
-    ``adapt`` get disjoint windows (exactly independent ε), later ones distinct overlapping
-    windows; no window is handed out twice before the pool is redrawn.
+    ``adapt`` get disjoint windows (exactly independent ε), any later ones affine scrambles of the
+    pool, uncorrelated with every earlier ε (see :class:`NoisePool`); no window is handed out
+    twice before the pool is redrawn.
 
     Args:
       apply_fn: the actor, ``apply_fn(params, obs [B, O]) -> [B, A]``.
@@ -359,8 +382,7 @@ def _param_noise(apply_fn, sigma_init, target_distance, adapt_alpha, resample_ev
             return NoisePool(values=jnp.zeros((0,), jnp.float32), served=jnp.zeros((), jnp.int32))
         slots = 2 * num_envs if pool_slots is None else pool_slots
         m = pool_size(size, max(slots, num_envs))
-        fresh = jax.random.normal(key, (m,), jnp.float32)
-        return NoisePool(values=jnp.concatenate([fresh, fresh[:size]]), served=jnp.zeros((), jnp.int32))
+        return NoisePool(values=jax.random.normal(key, (m,), jnp.float32), served=jnp.zeros((), jnp.int32))
 
     def resample(state, params, due, key):
         """Every env with ``due [N]`` set reads the pool's next unused window and perturbs the current θ."""
@@ -369,11 +391,10 @@ def _param_noise(apply_fn, sigma_init, target_distance, adapt_alpha, resample_ev
             draws = jax.random.normal(key, (due.shape[0], size), jnp.float32)
             fresh = _apply_flat_noise(params, state.sigma * state.member_scale, draws, leaf_mask)
             return _select_envs(due, fresh, state.perturbed_params), state.pool
-        m = state.pool.values.shape[0] - size
+        m = state.pool.values.shape[0]
         rank = jnp.cumsum(due, dtype=jnp.int32) - 1  # [N] order of the due envs in this step
         index = jnp.mod(state.pool.served + rank, m)  # [N] window number, in [0, M)
-        offset = jnp.mod(index * (size % m), m) if size * m < 2**31 else _mulmod(index, size, m)
-        windows = jax.vmap(lambda o: jax.lax.dynamic_slice(state.pool.values, (o,), (size,)))(offset)
+        windows = state.pool.values[jax.vmap(lambda r: _window_indices(r, size, m))(index)]  # [N, P]
         fresh = _apply_flat_noise(params, state.sigma * state.member_scale, windows, leaf_mask)
         served = jnp.mod(state.pool.served + jnp.sum(due, dtype=jnp.int32), m)
         return _select_envs(due, fresh, state.perturbed_params), state.pool._replace(served=served)
@@ -426,12 +447,14 @@ def _param_noise(apply_fn, sigma_init, target_distance, adapt_alpha, resample_ev
     return Exploration(init, act, reset, adapt, refresh)
 
 
-def _mulmod(index: jax.Array, size: int, m: int) -> jax.Array:
-    """``index·size mod m`` without int32 overflow (``index < m``), by binary long multiplication."""
+def _mulmod(index: jax.Array, factor: int, m: int) -> jax.Array:
+    """``index·factor mod m`` in int32 without overflow (``0 ≤ index < m < 2³⁰``), by binary long multiplication."""
+    if factor * m < 2**31:
+        return jnp.mod(index * factor, m)
     result = jnp.zeros_like(index)
     addend = index
-    for bit in range(size.bit_length()):
-        if (size >> bit) & 1:
+    for bit in range(factor.bit_length()):
+        if (factor >> bit) & 1:
             result = jnp.mod(result + addend, m)
         addend = jnp.mod(addend * 2, m)
     return result

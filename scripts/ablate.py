@@ -136,8 +136,11 @@ def run_exploration(points: list[tuple[DDPGConfig, str]], ablation: Any, mesh) -
     keys = jnp.tile(seed_keys(seeds), num_points)  # [G·S], point-major: the same seeds at every point
     grid = jax.tree.map(lambda *xs: jnp.repeat(jnp.stack(xs), num_seeds), *(c.hparams() for c, _ in points))
     config = points[0][0]
+    # The static resample_every only sizes the noise pool: size it for the most frequent resampling.
+    intervals = [c.resample_every for c, _ in points if c.resample_every > 0]
+    program = config.replace(resample_every=min(intervals)) if intervals else config
     metrics, compile_seconds, run_seconds = train_sharded(
-        config, (keys, grid), mesh, ablation.progress, config.exploration
+        program, (keys, grid), mesh, ablation.progress, config.exploration
     )
     metrics = jax.tree.map(lambda x: np.asarray(x).reshape(num_points, num_seeds, *x.shape[1:]), metrics)
     records = {}

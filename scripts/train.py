@@ -104,7 +104,11 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         kept = (
             f"the last good checkpoint is {result.checkpoint} (continue with --resume {run.out})"
             if result.checkpoint
-            else "no checkpoint was kept (--checkpoint-every 0)"
+            else (
+                "no checkpoint was kept (--checkpoint-every 0)"
+                if not run.checkpoint_every
+                else "no checkpoint had been written before it"
+            )
         )
         fail(f"{result.nonfinite}; the run stopped after env step {result.steps}, and {kept}", code=1)
     return record

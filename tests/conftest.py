@@ -6,11 +6,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+# One persistent compilation cache for the whole session, read by this process and by every script
+# the tests launch (they inherit the environment): the same tiny programs are compiled by many tests
+# and subprocesses, and a cache hit still counts as a compile in jax's compile events.
+# xdist's workers share one folder (named by the run's id); a lone session gets its own.
+_RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), f"pn_jax_test_xla_{_RUN_ID}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 # A tiny DDPG run: 2 evaluations, 3 adaptation blocks each; it ends mid-episode (Pendulum: 200 steps).
 TINY = dict(

@@ -86,7 +86,7 @@ class DDPGConfig(_Schedule):
     # The learner's name (not a field): ``--algo`` and the ``"algo"`` of metrics.json.
 
     env: str = "Pendulum-v1"
-    """gymnax environment with continuous actions."""
+    """gymnax environment with continuous actions, or brax/<name> (the brax extra)."""
     exploration: str = "param"
     """one of param, gaussian, ou, param+gaussian, none."""
     total_steps: int = 20_000
@@ -139,12 +139,43 @@ class DDPGConfig(_Schedule):
     """histogram the states visited in the first this many env steps on the env's 2-D state plane (0: off)."""
     coverage_bins: int = 40
     """cells per axis of that coverage histogram."""
+    brax_backend: str = "positional"
+    """physics pipeline of a brax/<name> env: positional, generalized, spring or mjx (gymnax envs ignore it)."""
 
     def _validate(self) -> None:
         validate(self)
 
     def _hparams_type(self) -> type[HParams]:
         return HParams
+
+
+@dataclasses.dataclass(frozen=True)
+class TD3Config(DDPGConfig):
+    """TD3: every :class:`DDPGConfig` field, plus target-policy smoothing and the delayed actor.
+
+    Twin critics (the minimum of their targets in the TD target); the actor and all target
+    networks move every ``policy_delay`` critic updates. Exploration is DDPG's, unchanged.
+    """
+
+    algo: ClassVar[str] = "td3"
+
+    policy_noise: float = 0.2
+    """std of the Gaussian noise on the target action (normalised units)."""
+    noise_clip: float = 0.5
+    """that noise is clipped to ±noise_clip."""
+    policy_delay: int = 2
+    """update the actor and the target networks every this many critic updates."""
+
+    def _validate(self) -> None:
+        validate(self)
+        _require(
+            _is_int(self.policy_delay) and 0 < self.policy_delay <= 1000,
+            "policy_delay",
+            f"must be a positive integer, got {self.policy_delay!r}",
+        )
+        for name in ("policy_noise", "noise_clip"):
+            value = getattr(self, name)
+            _require(_is_real(value) and value >= 0, name, f"must be >= 0, got {value!r}")
 
 
 class DQNHParams(NamedTuple):
@@ -283,6 +314,14 @@ def _is_int(value) -> bool:
 
 def validate(config: DDPGConfig) -> None:
     """Raises ``ValueError`` naming the first invalid field and what it accepts."""
+    _require(
+        config.brax_backend in envs.brax_envs.BACKENDS,
+        "brax_backend",
+        f"unknown physics pipeline {config.brax_backend!r}; choose one of {', '.join(envs.brax_envs.BACKENDS)}",
+    )
+    if envs.brax_envs.is_brax(config.env):
+        problem = envs.brax_envs.problem(config.env, config.brax_backend)
+        _require(problem is None, "env", str(problem))
     _require(
         envs.is_known(config.env),
         "env",

@@ -59,7 +59,7 @@ def exploration_rollout(
       A :class:`Rollout`.
     """
     hp = config.hparams() if hparams is None else hparams
-    env = envs.make(config.env)
+    env = envs.make(config.env, brax_backend=config.brax_backend)
     actor = Actor(env.action_dim, config.hidden_sizes, config.layer_norm)
     exploration = make_config_exploration(config, actor.apply, env.action_dim, hp, env.max_steps)
     init_key, explore_key, reset_key, loop_key = jax.random.split(key, 4)

@@ -33,7 +33,8 @@ import jax.numpy as jnp
 from pn_jax import envs
 from pn_jax.agents.ddpg import DDPGInfo, make_ddpg
 from pn_jax.agents.dqn import make_dqn
-from pn_jax.config import DDPGConfig, DQNConfig, HParams
+from pn_jax.agents.td3 import make_td3
+from pn_jax.config import DDPGConfig, DQNConfig, HParams, TD3Config
 from pn_jax.networks import Actor, Critic, QNetwork
 from pn_jax.noise import (
     DQN_STRATEGY_HPARAMS,
@@ -152,7 +153,7 @@ def make_train(
 ) -> Callable[..., tuple[TrainState, Metrics]]:
     """Builds ``train(key, hparams=None) -> (final_state, metrics)`` for one seed.
 
-    The same loop drives DDPG (continuous actions) and DQN (discrete actions); for DQN,
+    The same loop drives DDPG and TD3 (continuous actions) and DQN (discrete actions); for DQN,
     ``sigma`` and ``action_distance`` in the metrics are the Q-network's σ and the measured
     ``KL(softmax Q ‖ softmax Q̃)`` (ε and ε under ε-greedy), ``critic_loss`` is the TD loss.
 
@@ -183,7 +184,7 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
     if not isinstance(config, (DDPGConfig, DQNConfig)):
         raise TypeError(f"make_train expects a DDPGConfig or DQNConfig, got {type(config).__name__}")
     discrete = isinstance(config, DQNConfig)
-    env = envs.make(config.env, discrete=discrete)
+    env = envs.make(config.env, discrete=discrete, brax_backend=getattr(config, "brax_backend", "positional"))
     network = (
         QNetwork(env.num_actions, config.hidden_sizes, config.layer_norm)
         if discrete
@@ -215,7 +216,11 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
                 **{name: getattr(hp, name) for name in DQN_STRATEGY_HPARAMS[config.exploration]},
             )
             return _Learner(learner.init, learner.update, lambda state: state.params), exploration
-        learner = make_ddpg(network, Critic(config.hidden_sizes), hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
+        learner_hparams = (network, Critic(config.hidden_sizes), hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
+        if isinstance(config, TD3Config):
+            learner = make_td3(*learner_hparams, config.policy_noise, config.noise_clip, config.policy_delay)
+        else:
+            learner = make_ddpg(*learner_hparams)
         exploration = make_config_exploration(config, network.apply, env.action_dim, hp, env.max_steps)
         init = lambda key, obs: learner.init(key, obs, jnp.zeros((env.action_dim,)))  # noqa: E731
         return _Learner(init, learner.update, lambda state: state.actor_params), exploration

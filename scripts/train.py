@@ -1,8 +1,9 @@
-"""Train DDPG (or DQN) with parameter-space or action-space noise for many seeds in one jitted program.
+"""Train DDPG (or TD3, or DQN) with parameter-space or action-space noise for many seeds in one jitted program.
 
 Example: python scripts/train.py --env Pendulum-v1 --exploration param --num-seeds 8 --total-steps 20000
 --out runs/pendulum. Writes metrics.json, metrics.csv and returns.png into --out.
 DQN: python scripts/train.py --algo dqn --env CartPole-v1 --exploration param --out runs/cartpole.
+TD3 on brax (pip install -e ".[brax]"): python scripts/train.py --algo td3 --env brax/halfcheetah --out runs/cheetah.
 Checkpoints: add --checkpoint-every 5000 to keep OUT/checkpoints; after a crash or pre-emption,
 python scripts/train.py --resume OUT continues with exactly the numbers of an uninterrupted run.
 """
@@ -20,7 +21,7 @@ import tyro  # noqa: E402
 from _cli import claim_output_folder, device_name, fail, guarded, run_record, seed_keys  # noqa: E402
 
 import pn_jax  # noqa: E402
-from pn_jax import DDPGConfig, DQNConfig, checkpoint, parallel, runner  # noqa: E402
+from pn_jax import DDPGConfig, DQNConfig, TD3Config, checkpoint, parallel, runner  # noqa: E402
 from pn_jax.progress import EvalProgress  # noqa: E402
 from pn_jax.results import CHECKPOINT_DIR, save_run, summarize  # noqa: E402
 
@@ -62,7 +63,7 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices, len(seeds))))
     if not run.resume:  # every flag is valid: only now may an existing run be refused or cleared
         claim_output_folder(run.out, run.overwrite, resumable=True)
-    algo = "dqn" if isinstance(config, DQNConfig) else "ddpg"
+    algo = config.algo
     meta = {
         "algo": algo,
         "config": dataclasses.asdict(config),
@@ -170,7 +171,7 @@ def config_from_saved(saved: dict, where: str) -> DDPGConfig | DQNConfig:
 
 
 DEFAULT_RUN = Run()
-ALGOS = {"ddpg": DDPGConfig, "dqn": DQNConfig}
+ALGOS = {"ddpg": DDPGConfig, "td3": TD3Config, "dqn": DQNConfig}
 
 
 def _parser(config: DDPGConfig | DQNConfig, run: Run = DEFAULT_RUN) -> Callable:
@@ -218,7 +219,7 @@ def cli(argv: list[str] | None = None) -> None:
             fail(f"resume: the checkpoints in {resume} name no known algorithm ({algo!r})")
     algo = algo or "ddpg"
     defaults = guarded(lambda: config_from_saved(saved, resume)) if saved else ALGOS[algo]()
-    description = f"{__doc__}\n--algo {{ddpg,dqn}} picks the learner (default ddpg); these are the {algo} flags."
+    description = f"{__doc__}\n--algo {{ddpg,td3,dqn}} picks the learner (default ddpg); these are the {algo} flags."
     config, run = guarded(
         lambda: tyro.cli(
             _parser(defaults),

@@ -18,9 +18,10 @@ from conftest import TINY, TINY_DQN, flags_of
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pn_jax import DDPGConfig, DQNConfig
+from pn_jax import DDPGConfig, DQNConfig, TD3Config
+from pn_jax.envs.brax_envs import BACKENDS
 
-CONFIGS = (DDPGConfig, DQNConfig)
+CONFIGS = (DDPGConfig, TD3Config, DQNConfig)
 JUNK = st.one_of(
     st.none(),
     st.text(max_size=8),
@@ -31,7 +32,8 @@ NOT_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
 
 # Per field: values it must refuse. Ranges follow the field docs in pn_jax/config.py.
 POSITIVE_INTS = (
-    "total_steps num_envs batch_size buffer_size adapt_every eval_every eval_episodes coverage_bins epsilon_decay_steps"
+    "total_steps num_envs batch_size buffer_size adapt_every eval_every eval_episodes coverage_bins "
+    "epsilon_decay_steps policy_delay"
 )
 NON_NEGATIVE_INTS = "learning_starts resample_every coverage_steps"
 REAL_RANGES = {  # name: strategy of out-of-range reals
@@ -46,6 +48,8 @@ REAL_RANGES = {  # name: strategy of out-of-range reals
     "sigma_spread": st.floats(max_value=1, exclude_max=True),
     "action_noise_std": st.floats(max_value=0, exclude_max=True),
     "ou_theta": st.floats(max_value=0),
+    "policy_noise": st.floats(max_value=0, exclude_max=True),
+    "noise_clip": st.floats(max_value=0, exclude_max=True),
     "epsilon_start": st.floats(max_value=0, exclude_max=True) | st.floats(min_value=1, exclude_min=True),
     "epsilon_end": st.floats(max_value=0, exclude_max=True) | st.floats(min_value=1, exclude_min=True),
     "param_epsilon": st.floats(max_value=0, exclude_max=True) | st.floats(min_value=1, exclude_min=True),
@@ -70,6 +74,8 @@ def invalid_values(cls: type, name: str) -> st.SearchStrategy:
     if name == "hidden_sizes":  # (a list of positive ints is fine: it becomes a tuple)
         bad_width = st.integers(max_value=0) | st.floats() | st.text(max_size=2) | st.none()
         return st.none() | st.text(max_size=8) | st.integers() | st.just(()) | st.tuples(st.just(8), bad_width)
+    if name == "brax_backend":
+        return st.text(max_size=8).filter(lambda v: v not in BACKENDS) | st.integers() | st.none()
     if name in ("env", "exploration"):
         return (
             st.text(max_size=12) | st.integers() | st.none() | st.sampled_from(["DeepSea-0", "DeepSea-1", "DeepSea-x"])
@@ -119,6 +125,7 @@ def _flag(name: str) -> str:
 TINY_FLAGS = [*flags_of(TINY), "--num-seeds", "2", "--progress", "False"]
 TINY_ALGO_FLAGS = {
     DDPGConfig: TINY_FLAGS,
+    TD3Config: ["--algo", "td3", *TINY_FLAGS],
     DQNConfig: ["--algo", "dqn", *flags_of(TINY_DQN), "--num-seeds", "2", "--progress", "False"],
 }
 RUN_FLAGS = {
@@ -146,7 +153,8 @@ def one_bad_flag(draw) -> tuple[list[str], list[str]]:
         name = draw(st.sampled_from(sorted(RUN_FLAGS)))
         return [*TINY_FLAGS, _flag(name), draw(RUN_FLAGS[name])], [name, _flag(name)]
     if kind == "algo":
-        algo = draw(st.text(alphabet="abcdqnpg", min_size=1, max_size=6).filter(lambda a: a not in ("ddpg", "dqn")))
+        known = ("ddpg", "td3", "dqn")
+        algo = draw(st.text(alphabet="abcdqnpgt3", min_size=1, max_size=6).filter(lambda a: a not in known))
         return ["--algo", algo, *TINY_FLAGS], ["algo"]
     name = draw(st.text(alphabet="abcdefghij-", min_size=2, max_size=10).filter(lambda n: n.strip("-")))
     return [*TINY_FLAGS, f"--zz-{name}", "1"], [f"--zz-{name}"]

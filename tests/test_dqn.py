@@ -197,7 +197,7 @@ def test_train_script_rejects_unknown_algo():
     from conftest import run_script
 
     result = run_script("train.py", "--algo", "sarsa")
-    assert result.returncode == 2 and "algo: unknown algorithm 'sarsa'; choose one of ddpg, dqn" in result.stderr
+    assert result.returncode == 2 and "algo: unknown algorithm 'sarsa'; choose one of ddpg, td3, dqn" in result.stderr
 
 
 def test_chain_script_writes_a_table_and_figure(tmp_path):

@@ -1,4 +1,7 @@
-"""gymnax continuous-control environments behind one vectorised, normalised interface.
+"""Environments behind one vectorised, normalised interface: gymnax, sparse variants, brax.
+
+One file per family: gymnax and ``DeepSea-<N>`` here, :mod:`pn_jax.envs.sparse` (sparse-reward
+wrappers) and :mod:`pn_jax.envs.brax_envs` (``brax/<name>``, an optional extra).
 
 Actions cross this boundary in normalised units, ``[-1, 1]`` per dimension, and are mapped
 linearly onto each environment's own bounds. gymnax 1.x ``step`` auto-resets and returns
@@ -20,71 +23,33 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import environment, spaces
 from gymnax.environments.bsuite.deep_sea import DeepSea
-from gymnax.environments.classic_control import pendulum
 
-GoalFn = Callable[[jax.Array], jax.Array]
+from pn_jax.envs import brax_envs
+from pn_jax.envs.sparse import SPARSE_ENVS, SPARSE_PENDULUM_TOLERANCE, GoalFn, SparseReward
 
-
-class SparseReward(environment.Environment):
-    """Wraps a gymnax environment so that it rewards only a goal region of observation space.
-
-    The reward of a step is ``1`` when ``goal(next_obs)`` holds and ``0`` otherwise; dynamics,
-    observations, time limit and auto-reset are the wrapped environment's. With
-    ``terminate_on_goal`` the episode also ends on reaching the goal; ``start(key, params) ->
-    (obs, state)`` replaces the wrapped environment's start-state distribution.
-
-    Example::
-
-        upright = lambda obs: obs[..., 0] > jnp.cos(0.2)     # Pendulum obs = (cos θ, sin θ, θ̇)
-        env = SparseReward(gymnax.make("Pendulum-v1")[0], upright)
-    """
-
-    def __init__(
-        self,
-        base: environment.Environment,
-        goal: GoalFn,
-        terminate_on_goal: bool = False,
-        start: Callable[[chex.PRNGKey, Any], tuple[jax.Array, Any]] | None = None,
-    ):
-        super().__init__()
-        self.base, self.goal, self.terminate_on_goal, self.start = base, goal, terminate_on_goal, start
-
-    @property
-    def default_params(self):
-        return self.base.default_params
-
-    def step_env(self, key, state, action, params):
-        obs, state, _, terminated, info = self.base.step_env(key, state, action, params)
-        reached = self.goal(obs)
-        if self.terminate_on_goal:
-            terminated = terminated | reached
-        return obs, state, reached.astype(jnp.float32), terminated, info
-
-    def reset_env(self, key, params):
-        return self.base.reset_env(key, params) if self.start is None else self.start(key, params)
-
-    def is_truncated(self, state, params):
-        return self.base.is_truncated(state, params)
-
-    def action_space(self, params):
-        return self.base.action_space(params)
-
-    def observation_space(self, params):
-        return self.base.observation_space(params)
-
-    def state_space(self, params):
-        return self.base.state_space(params)
-
-    def get_obs(self, state, params=None, key=None):
-        return self.base.get_obs(state, params, key) if params is not None else self.base.get_obs(state)
-
-    @property
-    def num_actions(self) -> int:
-        return self.base.num_actions
-
-    @property
-    def name(self) -> str:
-        return f"Sparse{self.base.name}"
+__all__ = [
+    "CONTINUOUS_ENVS",
+    "DISCRETE_ENVS",
+    "GOALS",
+    "KNOWN_ENVS",
+    "PLANES",
+    "SPARSE_ENVS",
+    "SPARSE_PENDULUM_TOLERANCE",
+    "Env",
+    "Goal",
+    "GoalFn",
+    "Plane",
+    "SparseReward",
+    "Step",
+    "brax_envs",
+    "is_continuous",
+    "is_known",
+    "make",
+    "make_gymnax",
+    "reset",
+    "step",
+    "to_env_action",
+]
 
 
 class Goal(NamedTuple):
@@ -112,31 +77,6 @@ def _pendulum_plane(obs: jax.Array) -> jax.Array:
     return jnp.stack([jnp.arctan2(obs[..., 1], obs[..., 0]), obs[..., 2]], axis=-1)
 
 
-SPARSE_PENDULUM_TOLERANCE = 0.2
-"""SparsePendulum-v1 rewards steps with the pole within this many radians of upright."""
-
-
-def _sparse_pendulum() -> tuple[SparseReward, Any]:
-    """Pendulum swing-up that rewards only being upright, starting from hanging still.
-
-    The start is θ = π ± 0.05, θ̇ = ±0.05 (gymnax's Pendulum starts anywhere, often already near
-    upright, which leaves nothing to explore). The maximum torque cannot lift the pole directly:
-    it must be pumped back and forth, so the reward is only found by a consistent swing.
-    """
-    base, params = gymnax.make("Pendulum-v1")
-
-    def hanging(key, params):
-        theta, theta_dot = jax.random.uniform(key, (2,), minval=-0.05, maxval=0.05)
-        state = pendulum.EnvState(theta=jnp.pi + theta, theta_dot=theta_dot, last_u=jnp.zeros(()), time=0)
-        return base.get_obs(state), state
-
-    upright = lambda obs: obs[..., 0] > jnp.cos(SPARSE_PENDULUM_TOLERANCE)  # noqa: E731
-    return SparseReward(base, upright, start=hanging), params
-
-
-SPARSE_ENVS: dict[str, Callable[[], tuple[SparseReward, Any]]] = {"SparsePendulum-v1": _sparse_pendulum}
-"""Sparse-reward variants of gymnax environments: ``name -> () -> (env, params)``."""
-
 GOALS: dict[str, Goal] = {
     "MountainCarContinuous-v0": Goal(reward_above=0.0, solved_return=90.0),
     "SparsePendulum-v1": Goal(reward_above=0.0, solved_return=100.0),
@@ -157,8 +97,9 @@ CONTINUOUS_ENVS: tuple[str, ...] = (
     "Reacher-misc",
     "Swimmer-misc",
     "PointRobot-misc",
+    "brax/<name>",
 )
-"""gymnax environments with a ``Box`` action space that DDPG-style learners can drive."""
+"""Environments with a ``Box`` action space that DDPG-style learners can drive (brax: with the extra)."""
 
 DISCRETE_ENVS: tuple[str, ...] = (
     "CartPole-v1",
@@ -185,7 +126,9 @@ def _deep_sea_size(name: str) -> int:
 
 
 def is_known(name: str) -> bool:
-    """Whether :func:`make` can build ``name``."""
+    """Whether :func:`make` can build ``name`` (a ``brax/…`` name: only with the extra installed)."""
+    if brax_envs.is_brax(name):
+        return brax_envs.problem(name, brax_envs.DEFAULT_BACKEND) is None
     return isinstance(name, str) and (name in KNOWN_ENVS or _deep_sea_size(name) > 0)
 
 
@@ -205,12 +148,13 @@ def make_gymnax(name: str) -> tuple[environment.Environment, Any]:
 
 
 class Env(NamedTuple):
-    """A gymnax environment with its (static) parameters and action bounds.
+    """An environment with its (static) parameters and action bounds.
 
     Attributes:
-      name: registered gymnax name.
-      env: the gymnax environment object (static; pure methods).
-      params: its ``EnvParams`` (a pytree; could be vmapped for domain randomisation).
+      name: registered gymnax name, a sparse variant, ``DeepSea-<N>`` or ``brax/<name>``.
+      env: the environment object with gymnax 1.x ``reset`` / ``step`` (static; pure methods):
+        a gymnax environment or a :class:`~pn_jax.envs.brax_envs.BraxTask`.
+      params: its ``EnvParams`` (a pytree; could be vmapped for domain randomisation); None for brax.
       obs_dim: flat observation size.
       action_dim: action size.
       action_low, action_high: ``[action_dim]`` bounds in environment units.
@@ -251,22 +195,29 @@ class Step(NamedTuple):
 
 
 def is_continuous(name: str) -> bool:
-    """Whether a registered gymnax environment has a continuous (``Box``) action space."""
+    """Whether a known environment has a continuous (``Box``) action space (every brax one does)."""
+    if brax_envs.is_brax(name):
+        return True
     env, params = make_gymnax(name)
     return isinstance(env.action_space(params), spaces.Box)
 
 
-def make(name: str, discrete: bool = False) -> Env:
-    """Builds the :class:`Env` record for a gymnax environment.
+def make(name: str, discrete: bool = False, brax_backend: str = brax_envs.DEFAULT_BACKEND) -> Env:
+    """Builds the :class:`Env` record for an environment.
 
     Args:
-      name: a gymnax name, a sparse variant (:data:`SPARSE_ENVS`) or ``DeepSea-<N>``.
-      discrete: expect a discrete action space (DQN) instead of a continuous one (DDPG).
+      name: a gymnax name, a sparse variant (:data:`SPARSE_ENVS`), ``DeepSea-<N>`` or ``brax/<name>``.
+      discrete: expect a discrete action space (DQN) instead of a continuous one (DDPG, TD3).
+      brax_backend: the physics pipeline of a brax environment (:data:`brax_envs.BACKENDS`).
 
     Raises:
-      ValueError: unknown name, or an action space of the other kind.
+      ValueError: unknown name, brax without its extra, or an action space of the other kind.
     """
     valid = DISCRETE_ENVS if discrete else CONTINUOUS_ENVS
+    if brax_envs.is_brax(name):
+        if discrete:
+            raise ValueError(f"env: {name!r} has a continuous action space; DQN needs one of {', '.join(valid)}")
+        return _make_brax(name, brax_backend)
     if not is_known(name):
         raise ValueError(f"env: unknown environment {name!r}; choose one of {', '.join(valid)}")
     env, params = make_gymnax(name)
@@ -295,6 +246,23 @@ def make(name: str, discrete: bool = False) -> Env:
         goal=GOALS.get(name) or (DEEP_SEA_GOAL if _deep_sea_size(name) else None),
         plane=PLANES.get(name) or _default_plane(env.observation_space(params)),
         num_actions=num_actions,
+    )
+
+
+def _make_brax(name: str, backend: str) -> Env:
+    """The :class:`Env` of ``brax/<name>``: 1000-step episodes, the first two observations as its plane."""
+    task, low, high = brax_envs.make_task(name, backend)
+    return Env(
+        name=name,
+        env=task,
+        params=None,
+        obs_dim=int(task.env.observation_size),
+        action_dim=int(task.env.action_size),
+        action_low=low,
+        action_high=high,
+        max_steps=task.max_steps,
+        goal=None,
+        plane=Plane(lambda obs: obs[..., :2], (-1.0, -1.0), (1.0, 1.0), ("obs[0]", "obs[1]")),
     )
 
 

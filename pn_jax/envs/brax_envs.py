@@ -1,0 +1,124 @@
+"""brax environments (``brax/<name>``) behind the gymnax 1.x interface that :mod:`pn_jax.envs` drives.
+
+brax is an optional extra (``pip install -e ".[brax]"``); nothing here imports it until a
+``brax/…`` environment is built. brax's own ``step`` neither ends episodes on a time limit nor
+resets; :class:`BraxTask` adds both the way gymnax does: episodes last at most ``max_steps``
+(1000, as in the MuJoCo benchmarks), a finished episode is replaced by a fresh ``reset`` with its
+own key in the same step, and ``info["final_observation"]`` keeps the true pre-reset observation
+for the replay. brax's ``done`` (a hopper or walker falling) is a terminal state; reaching the time
+limit is a truncation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+
+PREFIX = "brax/"
+"""Environment names ``brax/<name>`` select brax's registered environment ``<name>``."""
+
+BACKENDS: tuple[str, ...] = ("positional", "generalized", "spring", "mjx")
+"""brax physics pipelines. ``positional`` is the default (the fastest faithful one on CPU, see README)."""
+
+DEFAULT_BACKEND = "positional"
+
+EPISODE_STEPS = 1000
+"""The time limit of every brax episode."""
+
+INSTALL_HINT = 'pip install -e ".[brax]"'
+
+
+class BraxState(NamedTuple):
+    """One brax environment's state and its step count within the current episode."""
+
+    brax: Any  # brax.envs.State (pipeline_state, obs, reward, done, metrics, info)
+    time: jax.Array  # [] int32
+
+
+def is_brax(name: Any) -> bool:
+    """Whether ``name`` asks for a brax environment (``brax/<name>``), installed or not."""
+    return isinstance(name, str) and name.startswith(PREFIX)
+
+
+def _brax_envs():
+    """``brax.envs``, or a ``ValueError`` naming the extra to install."""
+    try:
+        from brax import envs as brax_envs
+    except ImportError as error:
+        raise ValueError(f"brax environments need the brax extra: {INSTALL_HINT} ({error})") from None
+    return brax_envs
+
+
+def registered() -> tuple[str, ...]:
+    """Every brax environment name as ``brax/<name>`` (needs the extra)."""
+    return tuple(PREFIX + name for name in sorted(_brax_envs()._envs))
+
+
+def problem(name: str, backend: str) -> str | None:
+    """Why ``name`` / ``backend`` cannot be built (a one-line message), or None if they can."""
+    if backend not in BACKENDS:
+        return f"unknown brax backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+    try:
+        names = registered()
+    except ValueError as error:
+        return f"{name!r}: {error}"
+    if name not in names:
+        return f"unknown brax environment {name!r}; choose one of {', '.join(names)}"
+    return None
+
+
+class BraxTask:
+    """A brax environment with a time limit and auto-reset, stepped like a gymnax environment.
+
+    ``reset(key, params) -> (obs [O], state)`` and ``step(key, state, action [A], params) ->
+    (obs, state, reward, terminated, truncated, info)`` for one environment (``params`` is unused:
+    brax keeps its system in the environment object); :mod:`pn_jax.envs` vmaps them.
+    """
+
+    def __init__(self, env: Any, max_steps: int = EPISODE_STEPS):
+        self.env, self.max_steps = env, max_steps
+
+    def reset(self, key: chex.PRNGKey, params: Any = None) -> tuple[jax.Array, BraxState]:
+        state = self.env.reset(key)
+        return state.obs, BraxState(state, jnp.zeros((), jnp.int32))
+
+    def step(self, key: chex.PRNGKey, state: BraxState, action: jax.Array, params: Any = None):
+        stepped = self.env.step(state.brax, action)
+        time = state.time + 1
+        terminated = stepped.done > 0.5
+        truncated = (time >= self.max_steps) & ~terminated
+        _, fresh = self.reset(key)
+        done = terminated | truncated
+        next_state = jax.tree.map(lambda new, old: jnp.where(done, new, old), fresh, BraxState(stepped, time))
+        info = {"final_observation": stepped.obs}
+        return next_state.brax.obs, next_state, stepped.reward, terminated, truncated, info
+
+
+def make_task(name: str, backend: str = DEFAULT_BACKEND) -> tuple[BraxTask, jax.Array, jax.Array]:
+    """The :class:`BraxTask` for ``brax/<name>`` and its action bounds ``low, high [A]``.
+
+    Raises:
+      ValueError: the extra is missing, or an unknown name or backend.
+    """
+    if message := problem(name, backend):
+        raise ValueError(f"env: {message}")
+    env = _brax_envs().get_environment(name[len(PREFIX) :], backend=backend)
+    ctrl_range = getattr(getattr(env.sys, "actuator", None), "ctrl_range", None)
+    if ctrl_range is None or jnp.shape(ctrl_range) != (env.action_size, 2):
+        low, high = -jnp.ones((env.action_size,)), jnp.ones((env.action_size,))
+    else:
+        low, high = jnp.asarray(ctrl_range[:, 0], jnp.float32), jnp.asarray(ctrl_range[:, 1], jnp.float32)
+    return BraxTask(env), low, high
+
+
+def torso_up(state: BraxState) -> jax.Array:
+    """The world-z component of the torso's up axis (1 upright, < 0 upside down); ``[...]`` batch.
+
+    Reads the torso's orientation quaternion ``(w, x, y, z)`` (body 0 of the physics state):
+    the rotated z-axis has z-component ``1 − 2(x² + y²)``.
+    """
+    rot = state.brax.pipeline_state.x.rot[..., 0, :]
+    return 1.0 - 2.0 * (jnp.square(rot[..., 1]) + jnp.square(rot[..., 2]))

@@ -1,0 +1,110 @@
+"""brax environments behind ``pn_jax.envs``: shapes, normalised actions, truncation vs termination,
+the pre-reset observation for the replay, and a tiny TD3 run on brax/halfcheetah."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+pytest.importorskip("brax", reason="the brax extra is part of dev")
+
+from conftest import TINY  # noqa: E402
+
+from pn_jax import TD3Config, envs, make_train  # noqa: E402
+from pn_jax.envs import brax_envs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def hopper_rollout():
+    """``rollout(max_steps, seed) -> (first obs [4, O], Step [200, 4])`` of uniform random actions on
+    brax/hopper; the time limit is an argument so both tests share one compiled program."""
+    hopper = envs.make("brax/hopper")
+    num_envs, steps = 4, 200
+
+    @jax.jit
+    def rollout(max_steps: jax.Array, key: jax.Array):
+        env = hopper._replace(env=brax_envs.BraxTask(hopper.env.env, max_steps=max_steps))
+        reset_key, loop_key = jax.random.split(key)
+        obs, state = envs.reset(reset_key, env, num_envs)
+
+        def body(state, key):
+            action_key, step_key = jax.random.split(key)
+            action = jax.random.uniform(action_key, (num_envs, env.action_dim), minval=-1, maxval=1)
+            step = envs.step(step_key, env, state, action)
+            return step.state, step._replace(state=None)
+
+        return obs, jax.lax.scan(body, state, jax.random.split(loop_key, steps))[1]
+
+    return rollout
+
+
+def test_halfcheetah_record_and_normalised_actions():
+    env = envs.make("brax/halfcheetah")
+    assert (env.obs_dim, env.action_dim, env.max_steps, env.num_actions) == (17, 6, 1000, 0)
+    np.testing.assert_array_equal(env.action_low, -np.ones(6))
+    np.testing.assert_array_equal(env.action_high, np.ones(6))
+    np.testing.assert_allclose(
+        envs.to_env_action(env, jnp.array([[-2.0, -1, -0.5, 0, 0.5, 3]])), [[-1, -1, -0.5, 0, 0.5, 1]]
+    )
+    assert envs.is_continuous("brax/halfcheetah") and envs.is_known("brax/halfcheetah")
+
+
+def test_hopper_falls_terminate_and_the_replay_gets_the_pre_reset_observation(hopper_rollout):
+    obs, steps = hopper_rollout(jnp.int32(brax_envs.EPISODE_STEPS), jax.random.key(0))
+    terminated, truncated = np.asarray(steps.terminated), np.asarray(steps.truncated)
+    assert terminated.any() and not truncated.any()  # random hoppers fall long before 1000 steps
+    t, i = np.argwhere(terminated)[0]
+    # At the fall, next_obs is the fallen state and obs is the new episode's first observation.
+    assert not np.allclose(steps.next_obs[t, i], steps.obs[t, i])
+    # Elsewhere the two agree: the successor is the observation acted on next.
+    ongoing = ~(terminated | truncated)
+    np.testing.assert_array_equal(np.asarray(steps.next_obs)[ongoing], np.asarray(steps.obs)[ongoing])
+    # A new episode starts near the initial pose (small reset noise), far from the fall.
+    assert np.abs(np.asarray(steps.obs[t, i]) - np.asarray(obs[i])).max() < 0.1
+
+
+def test_time_limit_truncates_without_terminating(hopper_rollout):
+    _, steps = hopper_rollout(jnp.int32(5), jax.random.key(1))
+    truncated, terminated = np.asarray(steps.truncated), np.asarray(steps.terminated)
+    assert not terminated.any()  # no hopper falls within 5 steps of a reset
+    assert truncated[4::5].all() and truncated.sum() == truncated[4::5].size  # every 5th step of every env
+    assert not np.allclose(steps.next_obs[4], steps.obs[4])
+
+
+def test_torso_orientation_reads_upright_at_reset():
+    env = envs.make("brax/halfcheetah")
+    _, state = envs.reset(jax.random.key(0), env, 3)
+    np.testing.assert_allclose(brax_envs.torso_up(state), 1.0, atol=0.02)  # reset tilts the torso a little
+
+
+def test_bad_brax_names_and_backends_are_refused_naming_the_choices():
+    with pytest.raises(ValueError, match="unknown brax environment 'brax/nope'.*brax/halfcheetah"):
+        TD3Config(env="brax/nope")
+    with pytest.raises(ValueError, match="brax_backend.*positional"):
+        TD3Config(env="brax/halfcheetah", brax_backend="warp")
+    with pytest.raises(ValueError, match="continuous"):
+        envs.make("brax/hopper", discrete=True)
+
+
+def test_missing_extra_is_one_line_naming_it():
+    """With brax hidden, a brax name is refused with the pip command (the main job needs no brax)."""
+    code = (
+        "import sys; sys.modules['brax'] = None\n"
+        "from pn_jax import DDPGConfig\n"
+        "try:\n    DDPGConfig(env='brax/halfcheetah')\n"
+        "except ValueError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert 'pip install -e ".[brax]"' in out and out.count("\n") == 1
+
+
+def test_tiny_td3_run_on_halfcheetah():
+    config = TD3Config(**{**TINY, "env": "brax/halfcheetah", "exploration": "param", "eval_episodes": 1})
+    _, metrics = jax.jit(jax.vmap(make_train(config)))(jax.random.split(jax.random.key(0), 2))
+    assert metrics.eval_return.shape == (2, 2) and np.all(np.isfinite(np.asarray(metrics.eval_return)))
+    assert np.all(np.isfinite(np.asarray(metrics.critic_loss)))

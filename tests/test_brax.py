@@ -76,6 +76,13 @@ def test_time_limit_truncates_without_terminating(hopper_rollout):
     assert not np.allclose(steps.next_obs[4], steps.obs[4])
 
 
+def test_brax_bounds_are_unit_so_actions_are_not_scaled_twice():
+    """humanoid's actuators span ±0.4 and its ``step`` maps [-1, 1] onto them itself."""
+    task, low, high = brax_envs.make_task("brax/humanoid")
+    assert float(task.env.sys.actuator.ctrl_range.max()) < 1
+    np.testing.assert_array_equal(low, -1.0) and np.testing.assert_array_equal(high, 1.0)
+
+
 def test_torso_orientation_reads_upright_at_reset():
     env = envs.make("brax/halfcheetah")
     _, state = envs.reset(jax.random.key(0), env, 3)

@@ -41,6 +41,12 @@ def test_twin_critics_start_apart(td3):
 
 def test_critic_target_is_the_minimum_of_the_twin_targets_at_the_smoothed_action(td3):
     agent, state, batch = td3
+    # Targets apart from the online networks, so using the wrong ones changes the loss.
+    moved = lambda tree, k: jax.tree.map(lambda x: x + 0.05 * jax.random.normal(k, x.shape), tree)  # noqa: E731
+    state = state._replace(
+        target_actor_params=moved(state.target_actor_params, jax.random.key(7)),
+        target_critic_params=tuple(moved(p, jax.random.key(8 + i)) for i, p in enumerate(state.target_critic_params)),
+    )
     critic, actor = Critic((16, 16)), Actor(ACT, (16, 16))
     # The update's smoothing noise: the key it splits off its state.
     _, noise_key = jax.random.split(state.key)
@@ -96,6 +102,7 @@ def test_td3_param_noise_perturbs_the_acting_actor_only():
     last = int(replay.current_index) - 1
     obs, action = replay.experience.obs[0, last], replay.experience.action[0, last]
     np.testing.assert_allclose(action, actor.apply(perturbed, obs), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(action, actor.apply(agent.actor_params, obs), atol=1e-4)  # not the clean actor's
     # The exploration state holds actor-shaped copies only; no learner tree equals the perturbed one.
     actor_shapes = {x.shape for x in jax.tree.leaves(agent.actor_params)}
     critic_only = {x.shape for x in jax.tree.leaves(agent.critic_params)} - actor_shapes
@@ -115,3 +122,13 @@ def test_td3_config_validates_its_fields():
     with pytest.raises(ValueError, match="policy_noise"):
         TD3Config(policy_noise=-1.0)
     assert TD3Config.algo == "td3" and TD3Config().policy_delay == 2
+
+
+def test_actor_loss_uses_the_freshly_updated_first_critic(td3):
+    agent, state, batch = td3
+    new, info = jax.jit(agent.update)(state, batch)
+    actor, critic = Actor(ACT, (16, 16)), Critic((16, 16))
+    q1_new = critic.apply(new.critic_params[0], batch.obs, actor.apply(state.actor_params, batch.obs))
+    np.testing.assert_allclose(info.actor_loss, -jnp.mean(q1_new), rtol=1e-5)
+    q1_old = critic.apply(state.critic_params[0], batch.obs, actor.apply(state.actor_params, batch.obs))
+    assert not np.isclose(info.actor_loss, -jnp.mean(q1_old), rtol=1e-6)

@@ -100,18 +100,18 @@ class BraxTask:
 def make_task(name: str, backend: str = DEFAULT_BACKEND) -> tuple[BraxTask, jax.Array, jax.Array]:
     """The :class:`BraxTask` for ``brax/<name>`` and its action bounds ``low, high [A]``.
 
+    The bounds are always ``[-1, 1]``: brax environments take normalised actions and map them onto
+    their actuators' control range themselves (humanoid, pusher and inverted_pendulum rescale
+    explicitly; the others have a ±1 range), so mapping onto ``ctrl_range`` here would scale twice.
+
     Raises:
       ValueError: the extra is missing, or an unknown name or backend.
     """
     if message := problem(name, backend):
         raise ValueError(f"env: {message}")
     env = _brax_envs().get_environment(name[len(PREFIX) :], backend=backend)
-    ctrl_range = getattr(getattr(env.sys, "actuator", None), "ctrl_range", None)
-    if ctrl_range is None or jnp.shape(ctrl_range) != (env.action_size, 2):
-        low, high = -jnp.ones((env.action_size,)), jnp.ones((env.action_size,))
-    else:
-        low, high = jnp.asarray(ctrl_range[:, 0], jnp.float32), jnp.asarray(ctrl_range[:, 1], jnp.float32)
-    return BraxTask(env), low, high
+    ones = jnp.ones((env.action_size,), jnp.float32)
+    return BraxTask(env), -ones, ones
 
 
 def torso_up(state: BraxState) -> jax.Array:

@@ -139,7 +139,7 @@ class DDPGConfig(_Schedule):
     """histogram the states visited in the first this many env steps on the env's 2-D state plane (0: off)."""
     coverage_bins: int = 40
     """cells per axis of that coverage histogram."""
-    brax_backend: str = "positional"
+    brax_backend: str = envs.brax_envs.DEFAULT_BACKEND
     """physics pipeline of a brax/<name> env: positional, generalized, spring or mjx (gymnax envs ignore it)."""
 
     def _validate(self) -> None:
@@ -319,19 +319,20 @@ def validate(config: DDPGConfig) -> None:
         "brax_backend",
         f"unknown physics pipeline {config.brax_backend!r}; choose one of {', '.join(envs.brax_envs.BACKENDS)}",
     )
-    if envs.brax_envs.is_brax(config.env):
+    if envs.brax_envs.is_brax(config.env):  # every brax environment has continuous actions
         problem = envs.brax_envs.problem(config.env, config.brax_backend)
         _require(problem is None, "env", str(problem))
-    _require(
-        envs.is_known(config.env),
-        "env",
-        f"unknown environment {config.env!r}; choose one of {', '.join(envs.CONTINUOUS_ENVS)}",
-    )
-    _require(
-        envs.is_continuous(config.env),
-        "env",
-        f"{config.env!r} has discrete actions; DDPG needs one of {', '.join(envs.CONTINUOUS_ENVS)}",
-    )
+    else:
+        _require(
+            envs.is_known(config.env),
+            "env",
+            f"unknown environment {config.env!r}; choose one of {', '.join(envs.CONTINUOUS_ENVS)}",
+        )
+        _require(
+            envs.is_continuous(config.env),
+            "env",
+            f"{config.env!r} has discrete actions; DDPG needs one of {', '.join(envs.CONTINUOUS_ENVS)}",
+        )
     _require(
         config.exploration in EXPLORATIONS,
         "exploration",

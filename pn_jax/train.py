@@ -184,7 +184,9 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
     if not isinstance(config, (DDPGConfig, DQNConfig)):
         raise TypeError(f"make_train expects a DDPGConfig or DQNConfig, got {type(config).__name__}")
     discrete = isinstance(config, DQNConfig)
-    env = envs.make(config.env, discrete=discrete, brax_backend=getattr(config, "brax_backend", "positional"))
+    env = envs.make(
+        config.env, discrete=discrete, brax_backend=getattr(config, "brax_backend", envs.brax_envs.DEFAULT_BACKEND)
+    )
     network = (
         QNetwork(env.num_actions, config.hidden_sizes, config.layer_norm)
         if discrete

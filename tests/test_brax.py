@@ -80,7 +80,8 @@ def test_brax_bounds_are_unit_so_actions_are_not_scaled_twice():
     """humanoid's actuators span ±0.4 and its ``step`` maps [-1, 1] onto them itself."""
     task, low, high = brax_envs.make_task("brax/humanoid")
     assert float(task.env.sys.actuator.ctrl_range.max()) < 1
-    np.testing.assert_array_equal(low, -1.0) and np.testing.assert_array_equal(high, 1.0)
+    np.testing.assert_array_equal(low, -1.0)
+    np.testing.assert_array_equal(high, 1.0)
 
 
 def test_torso_orientation_reads_upright_at_reset():

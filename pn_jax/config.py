@@ -7,6 +7,7 @@ are traced arrays, so ``jax.vmap(train, in_axes=(0, 0))`` sweeps a grid of them 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import ClassVar, NamedTuple
@@ -41,6 +42,14 @@ class _Schedule:
     def __post_init__(self) -> None:
         if isinstance(self.hidden_sizes, list):
             object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        derived = []
+        if self.eval_episodes is None:
+            object.__setattr__(self, "eval_episodes", default_eval_episodes(self.env))
+            derived.append("eval_episodes")
+        if self.eval_every is None:
+            object.__setattr__(self, "eval_every", default_eval_every(self))
+            derived.append("eval_every")
+        object.__setattr__(self, "_derived", tuple(derived))  # not a field: re-derived by replace()
         self._validate()
 
     def hparams(self):
@@ -70,9 +79,27 @@ class _Schedule:
         warmup_rounds = -(-(self.learning_starts // self.num_envs) // self.update_period)
         return (rounds - warmup_rounds) * self.updates_per_round
 
+    @property
+    def derived_fields(self) -> tuple[str, ...]:
+        """The fields left at None and derived from the others (``eval_every``, ``eval_episodes``).
+
+        Equality compares values only: ``DDPGConfig() == DDPGConfig(eval_every=2000, eval_episodes=10)``,
+        although only the first re-derives them in :meth:`replace`.
+        """
+        return self._derived
+
+    def cli_defaults(self):
+        """A copy whose derived fields are None again, unvalidated: the flag defaults of a command line,
+        so that a flag the user leaves out is derived from the flags given, not fixed at this value."""
+        template = copy.copy(self)
+        for name in self._derived:
+            object.__setattr__(template, name, None)
+        return template
+
     def replace(self, **changes):
-        """A validated copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        """A validated copy with some fields changed; fields that were derived are derived again."""
+        rederive = {name: None for name in self._derived if name not in changes}
+        return dataclasses.replace(self, **rederive, **changes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,10 +158,11 @@ class DDPGConfig(_Schedule):
     """std of Gaussian / OU action noise (normalised units)."""
     ou_theta: float = 0.15
     """mean reversion of OU noise."""
-    eval_every: int = 2_000
-    """evaluate the unperturbed actor every this many steps."""
-    eval_episodes: int = 10
-    """deterministic evaluation episodes per seed at each evaluation."""
+    eval_every: int | None = None
+    """evaluate the unperturbed actor every this many steps (default: about 10 evaluations per run,
+    at most 20: a divisor of total_steps that fits the σ-adaptation schedule)."""
+    eval_episodes: int | None = None
+    """deterministic evaluation episodes per seed at each evaluation (default: 10; 5 for brax/<name>)."""
     coverage_steps: int = 0
     """histogram the states visited in the first this many env steps on the env's 2-D state plane (0: off)."""
     coverage_bins: int = 40
@@ -251,10 +279,11 @@ class DQNConfig(_Schedule):
     """small ε-greedy kept alongside parameter noise."""
     updates_per_step: float = 0.25
     """learner updates per vector step: an integer k ≥ 1, or 1/U (one update every U vector steps)."""
-    eval_every: int = 20_000
-    """evaluate the greedy unperturbed Q-network every this many steps."""
-    eval_episodes: int = 10
-    """greedy evaluation episodes per seed at each evaluation."""
+    eval_every: int | None = None
+    """evaluate the greedy unperturbed Q-network every this many steps (default: about 10 evaluations
+    per run, at most 20: a divisor of total_steps that fits the σ-adaptation schedule)."""
+    eval_episodes: int | None = None
+    """greedy evaluation episodes per seed at each evaluation (default: 10)."""
     coverage_steps: int = 0
     """histogram the states visited in the first this many env steps on the env's 2-D state plane (0: off)."""
     coverage_bins: int = 40
@@ -301,6 +330,58 @@ def validate_dqn(config: DQNConfig) -> None:
 
 
 MAX_COUNT = 2**31 - 1  # step counters and sizes are int32 inside the jitted run
+
+EVALUATIONS = 10
+"""How many evaluations a run gets when ``eval_every`` is not given."""
+
+
+def default_eval_episodes(env: str) -> int:
+    """Evaluation episodes when ``eval_episodes`` is not given: 10, or 5 for brax's 1000-step episodes.
+
+    Ten evaluations of five brax episodes are 50k env steps, played side by side and without updates.
+    """
+    return 5 if envs.brax_envs.is_brax(env) else 10
+
+
+def valid_eval_intervals(config) -> list[int]:
+    """Every ``eval_every`` that ``config``'s schedule allows: the divisors of ``total_steps`` that
+    are multiples of ``steps_per_block``, ascending (empty when ``total_steps`` is not such a multiple)."""
+    total, block = config.total_steps, config.steps_per_block
+    if total % block:
+        return []
+    blocks = total // block
+    small = [d for d in range(1, math.isqrt(blocks) + 1) if blocks % d == 0]
+    return sorted({block * d for d in small} | {block * (blocks // d) for d in small})
+
+
+MAX_EVALUATIONS = 20
+"""A derived ``eval_every`` never gives more evaluations than this."""
+
+
+def default_eval_every(config) -> int:
+    """The ``eval_every`` a run gets when it is not given: about ``EVALUATIONS`` evaluations.
+
+    Among the intervals the schedule allows (:func:`valid_eval_intervals`) that give at most
+    ``MAX_EVALUATIONS`` evaluations, the one whose count is nearest to ``EVALUATIONS`` in ratio
+    (ties: more evaluations). When ``total_steps`` has no divisor near that (e.g. a prime number of
+    adaptation blocks) a run gets fewer, at worst one at its end. Falls back to ``total_steps`` (or 1)
+    when the schedule fields are themselves invalid, so that validation names the field at fault.
+    """
+    total = config.total_steps
+    fallback = total if _is_int(total) and 0 < total <= MAX_COUNT else 1
+    try:
+        if fallback != total or not all(
+            _is_int(getattr(config, name)) and 0 < getattr(config, name) <= MAX_COUNT
+            for name in ("num_envs", "adapt_every")
+        ):
+            return fallback
+        valid = valid_eval_intervals(config)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return fallback
+    few = [every for every in valid if total // every <= MAX_EVALUATIONS]
+    if not few:
+        return fallback
+    return min(few, key=lambda every: (abs(math.log(total / every / EVALUATIONS)), every))
 
 
 def _require(ok: bool, field: str, message: str) -> None:
@@ -412,27 +493,47 @@ def _validate_schedule(config) -> None:
         f"({config.learning_starts}) must be at least batch_size ({config.batch_size}) so the first update "
         "samples a full batch",
     )
-    _require(
-        config.total_steps % config.eval_every == 0,
-        "eval_every",
-        f"({config.eval_every}) must divide total_steps ({config.total_steps})",
+    block = (
+        f"adapt_every × update period × num_envs ({config.adapt_every} × {config.update_period} × "
+        f"{config.num_envs} = {config.steps_per_block})"
     )
+    total, block_steps = config.total_steps, config.steps_per_block
     _require(
-        config.eval_every % config.steps_per_block == 0,
+        total % block_steps == 0,
+        "total_steps",
+        f"({total}) must be a multiple of {block}: e.g. {_nearest_multiples(total, block_steps)}",
+    )
+    valid = valid_eval_intervals(config)
+    _require(
+        config.eval_every in valid,
         "eval_every",
-        f"({config.eval_every}) must be a multiple of adapt_every × update period × num_envs "
-        f"({config.adapt_every} × {config.update_period} × {config.num_envs} = {config.steps_per_block})",
+        f"({config.eval_every}) must divide total_steps ({total}) and be a multiple of {block}; "
+        f"nearest valid: {_nearest(valid, config.eval_every)} (or leave it out: about {EVALUATIONS} evaluations)",
     )
     _require(
         config.learning_starts % config.num_envs == 0,
         "learning_starts",
-        f"({config.learning_starts}) must be a multiple of num_envs ({config.num_envs})",
+        f"({config.learning_starts}) must be a multiple of num_envs ({config.num_envs}): "
+        f"e.g. {_nearest_multiples(config.learning_starts, config.num_envs)}",
     )
     _require(
         config.learning_starts < config.total_steps,
         "learning_starts",
         f"({config.learning_starts}) must be below total_steps ({config.total_steps})",
     )
+
+
+def _nearest_multiples(value: int, step: int) -> str:
+    """``"a or b"``: the multiples of ``step`` just below and above ``value`` (positive ones only)."""
+    below, above = value // step * step, -(-value // step) * step
+    return " or ".join(str(v) for v in dict.fromkeys((below, above)) if v > 0)
+
+
+def _nearest(valid: list[int], value: int) -> str:
+    """The valid values just below and above ``value``, as ``"a or b"``."""
+    below = [v for v in valid if v <= value][-1:]
+    above = [v for v in valid if v >= value][:1]
+    return " or ".join(str(v) for v in dict.fromkeys(below + above))
 
 
 def _is_real(value) -> bool:

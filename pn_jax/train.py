@@ -238,20 +238,8 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
 
     def evaluate(key: chex.PRNGKey, actor_params: Any) -> jax.Array:
         """Mean return of ``eval_episodes`` full deterministic episodes of the unperturbed actor."""
-        reset_key, loop_key = jax.random.split(key)
-        obs, state = envs.reset(reset_key, env, config.eval_episodes)
-        alive = jnp.ones((config.eval_episodes,), bool)
-        total = jnp.zeros((config.eval_episodes,), jnp.float32)
-
-        def body(carry, step_key):
-            obs, state, total, alive = carry
-            s = envs.step(step_key, env, state, greedy(actor_params, obs))
-            total = total + jnp.where(alive, s.reward, 0.0)
-            alive = alive & ~(s.terminated | s.truncated)
-            return (s.obs, s.state, total, alive), None
-
-        (_, _, total, _), _ = jax.lax.scan(body, (obs, state, total, alive), jax.random.split(loop_key, env.max_steps))
-        return jnp.mean(total)
+        episodes = run_episodes(key, env, lambda obs: greedy(actor_params, obs), config.eval_episodes)
+        return jnp.mean(episodes.returns)
 
     def init(key: chex.PRNGKey, hparams: HParams | None = None) -> TrainState:
         """The state before the first step: fresh learner, exploration, empty replay, reset envs."""
@@ -407,6 +395,53 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
         )
 
     return Trainer(init, advance, finish, num_evals, config.eval_every)
+
+
+class Episodes(NamedTuple):
+    """``N`` complete episodes of one policy."""
+
+    returns: jax.Array  # [N] undiscounted return of each episode
+    final_probe: jax.Array  # [N] ``probe`` of the environment state at the episode's last step
+
+
+def run_episodes(
+    key: chex.PRNGKey,
+    env: envs.Env,
+    policy: Callable[[jax.Array], jax.Array],
+    num_episodes: int,
+    probe: Callable[[Any], jax.Array] | None = None,
+) -> Episodes:
+    """Plays ``num_episodes`` episodes side by side, each to its end (at most ``env.max_steps`` steps).
+
+    Args:
+      key: PRNG key (resets and environment steps).
+      env: the environment.
+      policy: ``obs [N, O] -> action [N, A]`` (normalised units) or ``[N]`` ints for a discrete env.
+      num_episodes: ``N`` (static).
+      probe: ``env state [N, ...] -> [N]``, read from the state each action is taken in, so the
+        value kept is the one before the episode's last action (e.g.
+        :func:`~pn_jax.envs.brax_envs.torso_up`); None records zeros.
+
+    Returns:
+      :class:`Episodes`.
+    """
+    reset_key, loop_key = jax.random.split(key)
+    obs, state = envs.reset(reset_key, env, num_episodes)
+    alive = jnp.ones((num_episodes,), bool)
+    zeros = jnp.zeros((num_episodes,), jnp.float32)
+
+    def body(carry, step_key):
+        obs, state, total, last_probe, alive = carry
+        if probe is not None:
+            last_probe = jnp.where(alive, probe(state), last_probe)
+        s = envs.step(step_key, env, state, policy(obs))
+        total = total + jnp.where(alive, s.reward, 0.0)
+        alive = alive & ~(s.terminated | s.truncated)
+        return (s.obs, s.state, total, last_probe, alive), None
+
+    carry = (obs, state, zeros, zeros, alive)
+    (_, _, total, final_probe, _), _ = jax.lax.scan(body, carry, jax.random.split(loop_key, env.max_steps))
+    return Episodes(total, final_probe)
 
 
 def make_config_exploration(

@@ -55,7 +55,7 @@ RUN_FIELDS = {
 
 def _ablation_class() -> type:
     """A dataclass with every :class:`DDPGConfig` field, grid fields turned into tuples, plus run flags."""
-    docs, defaults = field_docs(DDPGConfig), DDPGConfig()
+    docs, defaults = field_docs(DDPGConfig), DDPGConfig().cli_defaults()
     fields: list[Any] = []
     for f in dataclasses.fields(DDPGConfig):
         value, doc = getattr(defaults, f.name), docs.get(f.name, "")

@@ -1,6 +1,6 @@
 """Throughput of the jitted training loop, as ratios within one process and as scaling sweeps.
 
-Four measurements, each program compiled once ahead of time and then timed:
+Five measurements, each program compiled once ahead of time and then timed:
 
 * ``compare`` — exploration none (the bare loop) vs gaussian vs param at ``--seeds``, timed in
   interleaved rounds in a rotating order (best round kept), so a busy machine slows all alike;
@@ -8,6 +8,9 @@ Four measurements, each program compiled once ahead of time and then timed:
 * ``population sweep`` — one seed, N perturbed actors for N in ``--population-sweep``, at a fixed
   replay ratio of one learner update per ``--env-steps-per-update`` env steps
   (``updates_per_step = N / env_steps_per_update``);
+* ``evaluation`` — the time of one evaluation (``eval_episodes`` deterministic episodes side by
+  side) at the largest of ``--seeds``, against that of the bare param-noise training loop, as the
+  share of a run that the default schedule (about 10 evaluations) spends evaluating;
 * ``resumable`` — at the largest of ``--seeds``, param noise run the way ``scripts/train.py`` runs
   it (``pn_jax.runner``: one compiled evaluation chunk per call), without and with a checkpoint at
   every evaluation, against the fused ``jit(vmap(train))`` program, in interleaved rounds.
@@ -16,6 +19,9 @@ Memory is XLA's static estimate for the compiled program (arguments + outputs + 
 on a GPU the device's peak bytes in use are recorded too.
 
 Example: python scripts/bench.py --out runs/bench.json --markdown runs/bench.md
+         brax (pip install -e ".[brax]"): python scripts/bench.py --env brax/halfcheetah --total-steps 4000
+         --eval-every 4000 --seeds 1 8 --explorations none param --seed-sweep --population-sweep 64
+         --population-steps 64000 --env-steps-per-update 8 --no-resumable --out runs/bench_brax.json
 """
 
 from __future__ import annotations
@@ -30,10 +36,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import tyro  # noqa: E402
 from _cli import compile_sharded, device_name, guarded  # noqa: E402
 
-from pn_jax import DDPGConfig, parallel, runner  # noqa: E402
+from pn_jax import DDPGConfig, envs, parallel, runner  # noqa: E402
+from pn_jax.config import EVALUATIONS  # noqa: E402
+from pn_jax.networks import Actor  # noqa: E402
+from pn_jax.train import run_episodes  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +57,9 @@ class Bench:
     explorations: tuple[str, ...] = ("none", "gaussian", "param")
     """strategies to compare; `none` is the bare loop every other is measured against; `param/fresh`:
     parameter noise drawing a fresh ε at every resample instead of reading the noise pool."""
+    eval_every: int = 0
+    """evaluation interval of the exploration comparison (0: the config's default, about 10 evaluations;
+    for brax envs, whose evaluation episodes are 1000 steps long, pass --eval-every TOTAL_STEPS)."""
     rounds: int = 3
     """interleaved timing rounds of the comparison; the fastest round of each program is reported."""
     seed_sweep: tuple[int, ...] = (1, 8, 32, 128)
@@ -61,6 +74,8 @@ class Bench:
     """replay ratio of the population sweep: one learner update per this many env steps."""
     population_steps: int = 409_600
     """environment steps per population run (rounded up to whole adaptation blocks)."""
+    evaluation: bool = True
+    """time one evaluation against training (needs param among --explorations and --eval-every = --total-steps)."""
     resumable: bool = True
     """time the chunked runner of scripts/train.py (with and without checkpoints) against the fused program."""
     devices: str = "all"
@@ -98,6 +113,7 @@ def _row(
         "num_envs": config.num_envs,
         "updates_per_step": config.updates_per_step,
         "total_steps": config.total_steps,
+        "eval_every": config.eval_every,
         "env_steps_per_second": num_seeds * config.total_steps / seconds,
         "updates_per_second": num_seeds * config.num_updates / seconds,
         "compile_seconds": compile_seconds,
@@ -153,7 +169,11 @@ def compare_config(bench: Bench, name: str) -> DDPGConfig:
     if variant not in ("", "fresh"):
         raise ValueError(f"explorations: unknown variant {variant!r} in {name!r}; only '/fresh' exists")
     return DDPGConfig(
-        env=bench.env, exploration=exploration, total_steps=bench.total_steps, noise_pool=variant != "fresh"
+        env=bench.env,
+        exploration=exploration,
+        total_steps=bench.total_steps,
+        noise_pool=variant != "fresh",
+        eval_every=bench.eval_every or None,
     )
 
 
@@ -169,6 +189,61 @@ def seed_sweep(bench: Bench, mesh) -> list[dict]:
             seconds = _time(compiled, keys, bench.sweep_rounds)
             rows.append(_row(config, num_seeds, seconds, compile_seconds, compiled, sweep_mesh, sweep="seeds"))
     return rows
+
+
+def evaluation(bench: Bench, mesh, rows: list[dict]) -> list[dict]:
+    """One evaluation's time against training, at the largest of ``--seeds``.
+
+    The comparison's param run (one evaluation, at its end) gives the training time once that
+    evaluation is taken off; the share is what ``EVALUATIONS`` evaluations would add to a run of
+    ``--total-steps`` with the config's ``eval_episodes``.
+    """
+    param = next((r for r in rows if r["exploration"] == "param" and r["num_seeds"] == max(bench.seeds)), None)
+    if not bench.evaluation:
+        return []
+    if param is None or param["eval_every"] != param["total_steps"]:
+        print("evaluation: skipped (it needs param in --explorations and --eval-every equal to --total-steps)")
+        return []
+    config, num_seeds = compare_config(bench, "param"), param["num_seeds"]
+    env = envs.make(config.env, brax_backend=config.brax_backend)
+    actor = Actor(env.action_dim, config.hidden_sizes, config.layer_norm)
+
+    def episodes(key):
+        params = actor.init(key, jnp.zeros((1, env.obs_dim)))
+        return None, run_episodes(key, env, lambda obs: actor.apply(params, obs), config.eval_episodes).returns
+
+    program = parallel.sharded_vmap(episodes, mesh)
+    padded = parallel.prepare((jax.random.split(jax.random.key(0), num_seeds),), mesh)
+    start = time.perf_counter()
+    compiled = program.jitted.lower(*padded).compile()
+    compile_seconds = time.perf_counter() - start
+    seconds = _time(compiled, padded, bench.sweep_rounds)
+    training = param["run_seconds"] - seconds
+    share = EVALUATIONS * seconds / (EVALUATIONS * seconds + training)
+    print(
+        f"evaluation: {seconds:.2f} s for {config.eval_episodes} episodes × {num_seeds} seeds, training "
+        f"{training:.2f} s for {config.total_steps} steps: {EVALUATIONS} evaluations = {share:.0%} of a run",
+        flush=True,
+    )
+    return [
+        {
+            "sweep": "evaluation",
+            "exploration": "param",
+            "devices": mesh.size,
+            "num_seeds": num_seeds,
+            "num_envs": config.eval_episodes,
+            "updates_per_step": 0.0,
+            "total_steps": env.max_steps * config.eval_episodes,
+            "env_steps_per_second": num_seeds * env.max_steps * config.eval_episodes / seconds,
+            "updates_per_second": 0.0,
+            "compile_seconds": compile_seconds,
+            "run_seconds": seconds,
+            "training_seconds": training,
+            "evaluation_share": share,
+            "xla_memory_mb": _memory_mb(compiled),
+            "device_peak_mb": _device_peak_mb(),
+        }
+    ]
 
 
 def resumable(bench: Bench, mesh) -> list[dict]:
@@ -246,6 +321,11 @@ def ratios(rows: list[dict]) -> list[str]:
                 f"{r['num_seeds']} seeds on {r['devices']} device(s) / 1 seed on 1 device, aggregate env-steps/s: "
                 f"{gain:.2f}x"
             )
+    for r in (r for r in rows if r["sweep"] == "evaluation"):
+        lines.append(
+            f"{EVALUATIONS} evaluations of {r['num_envs']} episodes at {r['num_seeds']} seed(s): "
+            f"{r['evaluation_share']:.0%} of the run time"
+        )
     resumable_rows = {r["exploration"]: r["env_steps_per_second"] for r in rows if r["sweep"] == "resumable"}
     for name, sps in resumable_rows.items():
         if name != "param (fused)" and "param (fused)" in resumable_rows:
@@ -288,7 +368,9 @@ def main() -> None:
         guarded(lambda num_envs=num_envs: population_config(bench, num_envs))
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(bench.devices)))
     print(f"device: {device_name(mesh.size)}, jax {jax.__version__}", flush=True)
-    rows = compare(bench, mesh) + resumable(bench, mesh) + seed_sweep(bench, mesh) + population_sweep(bench, mesh)
+    rows = compare(bench, mesh)
+    rows += evaluation(bench, mesh, rows) + resumable(bench, mesh) + seed_sweep(bench, mesh)
+    rows += population_sweep(bench, mesh)
     record = {
         "device": device_name(mesh.size),
         "jax_version": jax.__version__,

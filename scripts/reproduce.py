@@ -340,10 +340,10 @@ def plot_sigma(records: dict[str, dict], path: str, title: str) -> None:
     """σ (parameter-noise strategies) and the measured action distance over training, median and IQR."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
-    for exploration, record in records.items():
-        color = COLORS.get(exploration, "tab:gray")
+    for i, (exploration, record) in enumerate(records.items()):
+        color = COLORS.get(exploration, f"C{i}")
         for ax, name in zip(axes, ("sigma", "action_distance"), strict=True):
-            if name == "sigma" and not exploration.startswith("param"):
+            if name == "sigma" and not record["config"]["exploration"].startswith("param"):
                 continue
             steps, values = series(record, name)
             if name == "action_distance":  # one noisy probe per block: smooth over SMOOTH_BLOCKS

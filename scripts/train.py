@@ -218,7 +218,7 @@ def cli(argv: list[str] | None = None) -> None:
         if not isinstance(algo, str) or algo not in ALGOS:
             fail(f"resume: the checkpoints in {resume} name no known algorithm ({algo!r})")
     algo = algo or "ddpg"
-    defaults = guarded(lambda: config_from_saved(saved, resume)) if saved else ALGOS[algo]()
+    defaults = guarded(lambda: config_from_saved(saved, resume)) if saved else ALGOS[algo]().cli_defaults()
     description = f"{__doc__}\n--algo {{ddpg,td3,dqn}} picks the learner (default ddpg); these are the {algo} flags."
     config, run = guarded(
         lambda: tyro.cli(

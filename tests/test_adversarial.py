@@ -59,12 +59,16 @@ REAL_RANGES = {  # name: strategy of out-of-range reals
 }
 
 
+DERIVED_WHEN_NONE = ("eval_every", "eval_episodes")  # None: derived from the other fields
+
+
 def invalid_values(cls: type, name: str) -> st.SearchStrategy:
     """Values that field ``name`` of ``cls`` must refuse."""
     hint = typing.get_type_hints(cls)[name]
     bad = JUNK | NOT_FINITE
     if name in POSITIVE_INTS.split():
-        return bad | st.integers(max_value=0) | st.integers(min_value=2**31) | st.floats() | st.booleans()
+        values = bad | st.integers(max_value=0) | st.integers(min_value=2**31) | st.floats() | st.booleans()
+        return values.filter(lambda v: v is not None) if name in DERIVED_WHEN_NONE else values
     if name in NON_NEGATIVE_INTS.split():
         return bad | st.integers(max_value=-1) | st.integers(min_value=2**31) | st.floats() | st.booleans()
     if name in REAL_RANGES:
@@ -145,7 +149,7 @@ def one_bad_flag(draw) -> tuple[list[str], list[str]]:
     if kind == "field":
         cls = draw(st.sampled_from(CONFIGS))
         name = draw(st.sampled_from([f.name for f in dataclasses.fields(cls) if f.name != "hidden_sizes"]))
-        value = draw(invalid_values(cls, name).map(str))
+        value = draw(invalid_values(cls, name).map(str).filter(lambda v: not v.startswith("--")))  # not a flag
         if _accepts(cls, name, _cast(cls, name, value)):
             value = "not-a-value"
         return [*TINY_ALGO_FLAGS[cls], _flag(name), value], [name, _flag(name)]

@@ -41,6 +41,7 @@ def test_ratio_lines_and_markdown_table():
         _row("seeds", "param", 8, 1, 5600.0),
         _row("seeds", "param", 8, 1, 11200.0, devices=2),
         _row("population", "param", 1, 16, 28000.0, 1 / 16),
+        {**_row("evaluation", "param", 8, 5, 9000.0, ups=0.0), "evaluation_share": 0.12},
         _row("resumable", "param (fused)", 8, 1, 10000.0),
         _row("resumable", "param (chunked)", 8, 1, 9900.0),
     ]
@@ -49,6 +50,7 @@ def test_ratio_lines_and_markdown_table():
         "param / none at 8 seed(s): 0.950",
         "8 seeds on 1 device(s) / 1 seed on 1 device, aggregate env-steps/s: 2.00x",
         "8 seeds on 2 device(s) / 1 seed on 1 device, aggregate env-steps/s: 4.00x",
+        "10 evaluations of 5 episodes at 8 seed(s): 12% of the run time",
         "param (chunked) / param (fused), env-steps/s: 0.990",
         "population N=16 (updates_per_step 0.0625) / N=1 with 1 update per step: 10.0x env-steps/s",
     ]

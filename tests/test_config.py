@@ -41,17 +41,18 @@ BAD = [
     ({"updates_per_step": 0.0}, "updates_per_step: must be a positive integer k or a fraction 1/U"),
     ({"updates_per_step": 1.5}, "updates_per_step: must be a positive integer k or a fraction 1/U"),
     ({"updates_per_step": 0.3}, "updates_per_step: must be a positive integer k or a fraction 1/U"),
-    ({"updates_per_step": 1 / 16}, "eval_every: .* adapt_every × update period × num_envs"),
+    ({"updates_per_step": 1 / 16, "eval_every": 2000}, "eval_every: .* adapt_every × update period × num_envs"),
     ({"action_noise_std": -0.2}, "action_noise_std: must be >= 0"),
     ({"ou_theta": 0.0}, "ou_theta: must be > 0"),
     ({"batch_size": 256, "buffer_size": 128}, r"batch_size: \(256\) must not exceed buffer_size \(128\)"),
     ({"learning_starts": 64}, r"learning_starts: \(64\) must be at least batch_size \(128\)"),
-    ({"eval_every": 3000}, r"eval_every: \(3000\) must divide total_steps \(20000\)"),
+    ({"eval_every": 3000}, r"eval_every: \(3000\) must divide total_steps \(20000\).* nearest valid: 2500 or 4000"),
+    ({"eval_every": 1000, "adapt_every": 400}, r"eval_every: .* multiple of adapt_every .* nearest valid: 800 or 2000"),
+    ({"adapt_every": 300}, r"total_steps: \(20000\) must be a multiple of adapt_every .* = 300\): e.g. 19800 or 20100"),
     (
-        {"eval_every": 1000, "adapt_every": 300},
-        "eval_every: .* must be a multiple of adapt_every × update period × num_envs",
+        {"num_envs": 3, "eval_every": 1500, "total_steps": 15000},
+        r"learning_starts: .* num_envs \(3\): e.g. 999 or 1002",
     ),
-    ({"num_envs": 3, "eval_every": 1500, "total_steps": 15000}, "learning_starts: .* multiple of num_envs"),
     ({"learning_starts": 20000}, "learning_starts: .* must be below total_steps"),
     ({"sigma_init": float("nan")}, "sigma_init: must be > 0"),
 ]
@@ -80,6 +81,37 @@ def test_config_is_frozen_and_replace_validates():
         config.replace(tau=-1.0)
 
 
+@pytest.mark.parametrize(
+    "changes,eval_every",
+    [
+        ({}, 2000),  # 20k steps: ten evaluations
+        ({"total_steps": 3000}, 300),
+        ({"total_steps": 50_000, "updates_per_step": 0.25}, 5000),  # blocks of 200 steps
+        ({"total_steps": 7_000, "adapt_every": 70}, 700),
+        ({"total_steps": 450, "learning_starts": 200}, 50),  # nine blocks of 50: nine evaluations
+    ],
+)
+def test_eval_every_left_out_gives_about_ten_evaluations_the_schedule_allows(changes, eval_every):
+    config = DDPGConfig(**changes)
+    assert config.eval_every == eval_every
+    assert config.total_steps % config.eval_every == 0 and config.eval_every % config.steps_per_block == 0
+    assert config.derived_fields == ("eval_episodes", "eval_every")
+
+
+def test_derived_fields_follow_replace_and_given_ones_stay():
+    config = DDPGConfig()
+    assert (config.eval_every, config.eval_episodes) == (2000, 10)
+    longer = config.replace(total_steps=100_000)
+    assert longer.eval_every == 10_000 and longer.derived_fields == ("eval_episodes", "eval_every")
+    given = DDPGConfig(eval_every=4000, eval_episodes=3)
+    assert given.derived_fields == ()
+    assert given.replace(total_steps=40_000).eval_every == 4000
+    assert DDPGConfig(env="brax/halfcheetah", total_steps=100_000).eval_episodes == 5  # 1000-step episodes
+    assert DDPGConfig(env="brax/halfcheetah", total_steps=100_000) == DDPGConfig(
+        env="brax/halfcheetah", total_steps=100_000, eval_every=10_000, eval_episodes=5
+    )
+
+
 FIELDS = {
     "total_steps": st.integers(-10, 0),
     "batch_size": st.integers(-10, 0),
@@ -98,3 +130,29 @@ def test_random_invalid_values_name_their_field(field, data):
     value = data.draw(FIELDS[field])
     with pytest.raises(ValueError, match=f"^{field}: "):
         DDPGConfig(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "argv,eval_every,eval_episodes",
+    [
+        (["--total-steps", "100000"], 10_000, 10),
+        (["--adapt-every", "160"], 4000, 10),  # 20k steps in blocks of 160: 5 evaluations
+        (["--algo", "td3", "--env", "brax/halfcheetah", "--total-steps", "100000"], 10_000, 5),
+        (["--total-steps", "100000", "--eval-every", "25000", "--eval-episodes", "3"], 25_000, 3),
+    ],
+)
+def test_command_line_derives_the_eval_schedule_the_user_left_out(argv, eval_every, eval_episodes):
+    import train
+    import tyro
+
+    algo, args = train.split_algo(argv)
+    parse = train._parser(train.ALGOS[algo or "ddpg"]().cli_defaults())
+    config, _ = tyro.cli(parse, args=args, config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff))
+    assert (config.eval_every, config.eval_episodes) == (eval_every, eval_episodes)
+
+
+def test_a_prime_number_of_blocks_gets_few_evaluations_not_many():
+    config = DDPGConfig(total_steps=97 * 50)  # 97 blocks: 1 or 97 evaluations are the only choices
+    assert config.eval_every == config.total_steps
+    with pytest.raises(ValueError, match="total_steps: must be a positive integer up to"):
+        DDPGConfig(total_steps=10**20)  # refused at once: no divisor search over a huge count

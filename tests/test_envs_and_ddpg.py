@@ -136,3 +136,10 @@ def test_replay_stores_and_samples_transitions():
         i = int(reward) - 1
         np.testing.assert_allclose(obs, np.asarray(batch.obs[i]))
         np.testing.assert_allclose(action, np.asarray(batch.action[i]))
+
+
+def test_envs_can_be_made_inside_jit():
+    """Spaces and bounds stay concrete when an Env is built while tracing (as the diagnostics do)."""
+    for name in (n for n in envs.CONTINUOUS_ENVS if not n.startswith("brax/")):
+        low = jax.jit(lambda name=name: envs.make(name).action_low)()
+        np.testing.assert_array_equal(low, envs.make(name).action_low)

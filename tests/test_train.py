@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from pn_jax import DDPGConfig, make_train
+from pn_jax import DDPGConfig, envs, make_train
 from pn_jax.networks import Actor
 from pn_jax.results import check_finite
+from pn_jax.train import run_episodes
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +126,19 @@ def test_short_run_learns_pendulum():
     returns = np.asarray(metrics.eval_return)
     assert np.all(returns[:, -1] > -900), returns
     assert np.all(returns[:, -1] > returns[:, 0] + 300), returns
+
+
+def test_run_episodes_plays_each_episode_to_its_end_and_probes_its_last_state():
+    """Pendulum episodes last 200 steps: the probe (the state's step count) reads 199 before the
+    last action, and the returns are those of the actor's deterministic episodes."""
+    env = envs.make("Pendulum-v1")
+    actor = Actor(env.action_dim, (8,), True)
+    params = actor.init(jax.random.key(1), jnp.zeros((1, env.obs_dim)))
+    policy = lambda obs: actor.apply(params, obs)  # noqa: E731
+    episodes = jax.jit(lambda key: run_episodes(key, env, policy, 3, probe=lambda state: state.time))(jax.random.key(0))
+    np.testing.assert_array_equal(episodes.final_probe, [199, 199, 199])
+    assert episodes.returns.shape == (3,) and np.all(np.asarray(episodes.returns) < 0)
+    assert len(set(np.asarray(episodes.returns).tolist())) == 3  # three different start states
+    unprobed = jax.jit(lambda key: run_episodes(key, env, policy, 3))(jax.random.key(0))
+    np.testing.assert_array_equal(unprobed.returns, episodes.returns)
+    np.testing.assert_array_equal(unprobed.final_probe, 0.0)

@@ -217,9 +217,16 @@ def make(name: str, discrete: bool = False, brax_backend: str = brax_envs.DEFAUL
     if brax_envs.is_brax(name):
         if discrete:
             raise ValueError(f"env: {name!r} has a continuous action space; DQN needs one of {', '.join(valid)}")
-        return _make_brax(name, brax_backend)
+        with jax.ensure_compile_time_eval():  # bounds stay concrete when built inside jit
+            return _make_brax(name, brax_backend)
     if not is_known(name):
         raise ValueError(f"env: unknown environment {name!r}; choose one of {', '.join(valid)}")
+    with jax.ensure_compile_time_eval():  # spaces and bounds stay concrete when built inside jit
+        return _make_gymnax_env(name, discrete, valid)
+
+
+def _make_gymnax_env(name: str, discrete: bool, valid: tuple[str, ...]) -> Env:
+    """The :class:`Env` of a known gymnax name (see :func:`make`)."""
     env, params = make_gymnax(name)
     space = env.action_space(params)
     if discrete != isinstance(space, spaces.Discrete):

@@ -1,0 +1,104 @@
+"""scripts/locomotion.py: run configs, the upside-down diagnostic and the report, from saved records.
+
+Training a brax task takes minutes of compiling, so the tests check the configs (validated, equal
+for every strategy) and redraw the report from synthetic records; the brax pieces the script runs
+(``run_episodes`` with ``torso_up``, TD3 on brax) are tested in test_train.py and test_brax.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+def test_every_run_of_a_task_shares_budget_schedule_and_network():
+    import locomotion
+
+    args = locomotion.Locomotion()
+    task = locomotion.TASKS["halfcheetah"]
+    configs = [locomotion.run_config(algo, exploration, args, task) for algo, exploration, _ in task.runs]
+    assert {type(c).__name__ for c in configs} == {"DDPGConfig", "TD3Config"}
+    shared = ("total_steps", "num_envs", "updates_per_step", "eval_every", "eval_episodes", "hidden_sizes")
+    for name in shared:
+        assert len({getattr(c, name) for c in configs}) == 1, name
+    assert all(c.layer_norm for c in configs)
+    config = configs[0]
+    assert config.total_steps >= 300_000 and config.hidden_sizes == (64, 64) and config.layer_norm
+    assert config.total_steps // config.eval_every == args.evaluations
+    assert [r[:2] for r in task.runs if r[2] == "main"] == [("ddpg", "param"), ("ddpg", "ou"), ("ddpg", "gaussian")]
+    assert args.num_seeds >= 8 and args.small_seeds >= 4
+
+
+def _record(exploration: str, seeds: int, final: list[float], up: list[list[float]]) -> dict:
+    steps = [1000, 2000]
+    return {
+        "algo": "ddpg",
+        "config": {
+            "env": "brax/halfcheetah",
+            "exploration": exploration,
+            "total_steps": 2000,
+            "num_envs": 8,
+            "updates_per_step": 1.0,
+            "brax_backend": "positional",
+            "eval_episodes": 5,
+            "target_distance": 0.2,
+        },
+        "device": "cpu: test",
+        "seeds": list(range(seeds)),
+        "run_seconds": 60.0,
+        "compile_seconds": 60.0,
+        "eval": {"step": steps, "return": [[0.0, f] for f in final]},
+        "sigma": {"step": steps, "value": [[0.2, 0.1 + 0.01 * i] for i in range(seeds)]},
+        "action_distance": {"step": steps, "value": [[0.2, 0.2] for _ in range(seeds)]},
+        "behaviour": {"episodes": len(up[0]), "upside_down_below": 0.0, "final_return": up, "torso_up": up},
+    }
+
+
+def test_report_counts_upside_down_episodes_and_draws_the_figures(tmp_path, capsys):
+    import locomotion
+
+    records = {
+        "ddpg-param": _record("param", 4, [2000.0, 1800.0, 2100.0, 1900.0], [[1.0, 0.9], [0.8, 1.0]] * 2),
+        "ddpg-gaussian": _record("gaussian", 4, [900.0, 1000.0, 1100.0, 950.0], [[-1.0, -0.9], [0.9, -0.5]] * 2),
+    }
+    np.testing.assert_array_equal(locomotion.upside_down(records["ddpg-gaussian"]), [1.0, 0.5, 1.0, 0.5])
+    rows = [locomotion.summary_row(label, r) for label, r in records.items()]
+    assert rows[0]["upside_down"] == 0.0 and rows[0]["final_sigma_median"] == pytest.approx(0.115)
+    assert rows[1]["upside_down"] == 0.75 and rows[1]["seeds_mostly_upside_down"] == 2
+    assert rows[1]["final_sigma_median"] is None
+    with pytest.raises(SystemExit) as exit_:
+        locomotion.main(locomotion.Locomotion(out=str(tmp_path), report_only=True))
+    assert exit_.value.code == 2 and "no run of halfcheetah" in capsys.readouterr().err
+    for label, record in records.items():
+        folder = tmp_path / "halfcheetah" / label
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(record))
+    reported = locomotion.main(locomotion.Locomotion(out=str(tmp_path), report_only=True))
+    assert list(reported) == ["ddpg-param", "ddpg-gaussian"]  # the runs found, in the task's order
+    missing = "not run yet (left out of the report): ddpg-ou, ddpg-none, td3-param, td3-gaussian"
+    assert missing in capsys.readouterr().err
+    text = (tmp_path / "halfcheetah" / "summary.md").read_text()
+    assert "| ddpg-gaussian | 4 |" in text and "| 75% | 2/4 | — |" in text
+    for name in ("summary.md", "summary.csv", "returns.png", "sigma.png", "upside_down.png"):
+        assert (tmp_path / "halfcheetah" / name).stat().st_size > 0, name
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"task": "ant"}, "task: choose one of halfcheetah, hopper"),
+        ({"small_seeds": 9}, "small_seeds (9) must not exceed num_seeds (8)"),
+        ({"num_envs": 3}, "learning_starts"),
+        ({"evaluations": 7}, "evaluations: 7 evaluations of 300000 steps do not fit"),
+        ({"runs": ("ddpg-sac",)}, "runs: ddpg-sac not in halfcheetah; choose from ddpg-param"),
+    ],
+)
+def test_bad_flags_are_refused_before_anything_compiles(changes, message, tmp_path, capsys):
+    import locomotion
+
+    with pytest.raises(SystemExit) as exit_:
+        locomotion.main(locomotion.Locomotion(out=str(tmp_path / "x"), **changes))
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -8,7 +8,7 @@ many end with the torso upside down (the world-z component of its up axis below 
 physics state). It also writes learning curves (IQM, 95% CIs), σ and the action distance over
 training, and a final-return table.
 
-Example: python scripts/locomotion.py --out runs/locomotion   (halfcheetah, about 90 minutes on 2 CPU cores)
+Example: python scripts/locomotion.py --out runs/locomotion   (halfcheetah, about 100 minutes on 2 idle CPU cores)
          python scripts/locomotion.py --task hopper --out runs/locomotion   (a task that terminates)
          python scripts/locomotion.py --quick --out runs/locomotion_quick   (a few minutes)
 --runs picks some of a task's runs (they join those already in --out with --overwrite True).

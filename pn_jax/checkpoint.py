@@ -4,18 +4,22 @@ A checkpoint holds everything a run needs to continue exactly where it stopped: 
 parameters, optimiser state and target networks, the exploration state (σ, perturbed parameters,
 OU noise), the replay buffer, the env states, the RNG keys and counters (all in the
 :class:`~pn_jax.train.TrainState`, leading axis ``[B]`` seeds), and the :class:`~pn_jax.train.ChunkLog`
-of every evaluation chunk trained so far (``[B, C, ...]``). Layout::
+of every evaluation chunk trained so far (``[B, C, ...]``). Layout, one orbax
+``CheckpointManager`` step per checkpoint::
 
-    DIR/<env step>/arrays/     every non-empty leaf, written by orbax (tensorstore OCDBT)
-    DIR/<env step>/meta.json   the caller's description of the run, the run's identity (below),
-                               each leaf's path, shape and dtype, the size and BLAKE2 digest of
-                               every file under arrays/, and a digest of its own content
+    DIR/<env step>/arrays/          every non-empty leaf (orbax StandardSave, tensorstore OCDBT)
+    DIR/<env step>/meta/metadata    JSON: the caller's description of the run, the run's identity
+                                    (below), each leaf's path, shape, dtype and BLAKE2 digest, and
+                                    a digest of its own content
 
-A checkpoint is written into ``DIR/.partial-<step>-<pid>/`` and renamed to ``DIR/<step>`` only
-once complete, so a crash mid-save leaves the previous checkpoint as the latest (and the partial
-folder is cleared by the next save). :func:`restore` checks every file against its size and
-digest *before* orbax reads it, and every leaf against the state the run expects, so a truncated,
-altered or foreign checkpoint is a :class:`CheckpointError`, never a silently different run.
+orbax's ``CheckpointManager`` does the bookkeeping: it writes a step into a temporary folder and
+renames it when complete (so a crash mid-save leaves the previous checkpoint as the latest), keeps
+the newest ``keep``, lists the steps, and clears unfinished saves. What it does not do is verify
+what it reads back: a flipped byte in an array file restores silently as a different number (a
+truncated file does raise). So every leaf's digest is recorded with the checkpoint, and
+:func:`restore` compares the arrays it read, and every leaf's shape and dtype against the state the
+run expects: a truncated, altered or foreign checkpoint is a :class:`CheckpointError`, never a
+silently different run.
 
 Identity. Arrays of the right shapes do not make a checkpoint the resuming run's own: another
 exploration strategy, learning rate, δ or evaluation schedule, or other seeds, give the same
@@ -26,10 +30,11 @@ messages). :func:`restore` refuses a checkpoint whose config digest or keys diff
 resuming run's, naming the fields (or seeds) that differ; the seed numbers themselves are labels
 and may differ where the keys agree.
 
-Older checkpoints. Checkpoints of format 1 (written before identities were recorded) are refused
-with an error saying so: their arrays cannot be told apart from another run's, and guessing the
-identity from the caller's free-form description would accept exactly the foreign checkpoints
-this check exists to catch. Resume them with the version that wrote them, or start the run again.
+Older checkpoints. Those written before this layout (``DIR/<step>/meta.json`` beside ``arrays/``:
+format 1, which recorded no identity, and format 2) are refused with an error saying so; resume
+them with the version that wrote them, or start the run again. (Format 1's arrays cannot be told
+apart from another run's, and guessing its identity from the caller's free-form description would
+accept exactly the foreign checkpoints the identity check exists to catch.)
 
 Usage::
 
@@ -40,12 +45,12 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import os
-import shutil
 import typing
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -53,7 +58,9 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-FORMAT_VERSION = 2  # 2 records the identity of the run that wrote the checkpoint; 1 did not
+FORMAT_VERSION = 3  # 3: orbax CheckpointManager steps, leaf digests; 2: meta.json + file digests; 1: no identity
+ITEMS = ("arrays", "meta")  # the orbax items of a checkpoint step
+_META = ("meta", "metadata")  # the JSON item's file inside a step folder
 
 
 class CheckpointError(ValueError):
@@ -114,10 +121,14 @@ def run_identity(config: Any, keys: jax.Array, hparams: Any = None, seeds: Seque
 
 
 def save(directory: str, ckpt: Checkpoint, keep: int = 2) -> str:
-    """Writes ``ckpt`` as ``directory/<ckpt.step>`` atomically; keeps the newest ``keep`` checkpoints.
+    """Writes ``ckpt`` as step ``ckpt.step`` of ``directory`` (atomically); keeps the newest ``keep``.
 
     Returns:
       The checkpoint's folder.
+
+    Raises:
+      CheckpointError: ``directory`` already holds a checkpoint at this step or a later one (another
+        run's: checkpoints of one run only move forward).
     """
     import orbax.checkpoint as ocp
 
@@ -134,42 +145,36 @@ def save(directory: str, ckpt: Checkpoint, keep: int = 2) -> str:
         "run": ckpt.meta,
         "identity": ckpt.identity,
         "leaves": {"state": state_info, "log": log_info},
+        "digests": {"state": list(map(_array_digest, state_arrays)), "log": list(map(_array_digest, log_arrays))},
     }
-    json.dumps(meta)  # fail here, before writing anything, if the description is not JSON
-    os.makedirs(directory, exist_ok=True)
-    for name in os.listdir(directory):  # left behind by saves that crashed
-        if name.startswith(_PARTIAL):
-            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
-    partial = os.path.join(directory, f"{_PARTIAL}{int(ckpt.step)}-{os.getpid()}")
-    with _quiet_orbax():
-        checkpointer = ocp.StandardCheckpointer()
-        arrays = {"state": _nonempty(state_arrays), "log": _nonempty(log_arrays)}
-        checkpointer.save(os.path.abspath(os.path.join(partial, "arrays")), arrays)
-        checkpointer.wait_until_finished()
-        checkpointer.close()
-    meta["files"] = _file_digests(partial)
-    meta["digest"] = _meta_digest(meta)
-    with open(os.path.join(partial, "meta.json"), "w") as f:
-        json.dump(meta, f)
-        f.flush()
-        os.fsync(f.fileno())
-    final = os.path.join(directory, str(int(ckpt.step)))
-    if os.path.exists(final):
-        shutil.rmtree(final)
-    os.rename(partial, final)
-    for old in steps(directory)[:-keep]:
-        shutil.rmtree(os.path.join(directory, str(old)), ignore_errors=True)
-    return final
+    meta["digest"] = _meta_digest(meta)  # (also fails here, before writing anything, if meta is not JSON)
+    arrays = {"state": _nonempty(state_arrays), "log": _nonempty(log_arrays)}
+    with _manager(directory, keep=keep) as manager:
+        latest = manager.latest_step()
+        if latest is not None and latest >= ckpt.step:
+            raise CheckpointError(
+                f"{directory} already holds a checkpoint at step {latest}, not before step {ckpt.step}: "
+                "another run's? save into a fresh directory"
+            )
+        args = ocp.args.Composite(arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta))
+        if not manager.save(int(ckpt.step), args=args, force=True):
+            raise CheckpointError(f"orbax declined to save step {ckpt.step} in {directory}")
+        manager.wait_until_finished()
+    return os.path.join(directory, str(int(ckpt.step)))
 
 
 def steps(directory: str) -> list[int]:
-    """The env steps of the complete checkpoints in ``directory``, oldest first (``[]`` if none)."""
+    """The env steps of the checkpoints in ``directory``, oldest first (``[]`` if none): orbax's
+    completed steps that hold this format's metadata or an older version's ``meta.json`` (so that an
+    older checkpoint is named as such, not skipped)."""
     if not os.path.isdir(directory):
         return []
+    with _manager(directory, read_only=True) as manager:
+        found = manager.all_steps()
     return sorted(
-        int(name)
-        for name in os.listdir(directory)
-        if name.isdigit() and os.path.isfile(os.path.join(directory, name, "meta.json"))
+        step
+        for step in found
+        if any(os.path.isfile(os.path.join(directory, str(step), *name)) for name in (_META, ("meta.json",)))
     )
 
 
@@ -208,64 +213,56 @@ def restore(directory: str, state_like: Any, step: int | None = None, *, identit
         raise CheckpointError(f"checkpoint {path} does not match this run: {_first_difference(meta, expected)}")
     if any(len(shape) < 2 or shape[1] != meta["chunk"] for _, shape, _ in meta["leaves"]["log"]):
         raise CheckpointError(f"checkpoint {path} is corrupt: its logs do not cover {meta['chunk']} chunks")
-    problem = _verify_files(path, meta["files"])
-    if problem:
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {problem}")
     try:
-        with _quiet_orbax():
-            checkpointer = ocp.StandardCheckpointer()
-            try:
-                arrays = checkpointer.restore(os.path.abspath(os.path.join(path, "arrays")))
-            finally:
-                checkpointer.close()
-        state_arrays = _fill(arrays.get("state", {}), meta["leaves"]["state"])
-        log_arrays = _fill(arrays.get("log", {}), meta["leaves"]["log"])
+        with _manager(directory, read_only=True) as manager:
+            arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore())).arrays
+        state_arrays = _fill(arrays.get("state", {}), meta["leaves"]["state"], meta["digests"]["state"])
+        log_arrays = _fill(arrays.get("log", {}), meta["leaves"]["log"], meta["digests"]["log"])
     except CheckpointError as err:
         raise CheckpointError(f"checkpoint {path} is corrupt: {err}") from None
     except Exception as err:  # orbax / tensorstore raise many kinds on files they cannot read
-        raise CheckpointError(f"checkpoint {path} is unreadable: {_one_line(err)}") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated (unreadable): {_one_line(err)}") from None
     state = _unflatten(state_like, state_arrays, meta["leaves"]["state"])
     log = _log_like(meta["leaves"]["log"], log_arrays)
     return Checkpoint(meta["step"], meta["chunk"], state, log, meta["run"], meta["identity"])
 
 
-_PARTIAL = ".partial-"
+@contextlib.contextmanager
+def _manager(directory: str, keep: int | None = None, read_only: bool = False):
+    """orbax's ``CheckpointManager`` over ``directory`` for this process alone (in a multi-process
+    run only process 0 saves, and each process reads for itself), with orbax's INFO logging (a line
+    per array) silenced, closed on exit."""
+    import orbax.checkpoint as ocp
+
+    if not read_only:
+        os.makedirs(directory, exist_ok=True)  # (orbax's create=True refuses per-process managers)
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=keep,
+            create=False,
+            read_only=read_only,
+            cleanup_tmp_directories=not read_only,
+            enable_async_checkpointing=False,
+        )
+        if jax.process_count() > 1:
+            me = jax.process_index()
+            options.multiprocessing_options = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+        manager = ocp.CheckpointManager(os.path.abspath(directory), options=options, item_names=ITEMS)
+        try:
+            yield manager
+        finally:
+            manager.close()
+    finally:
+        logger.setLevel(level)
 
 
-def _file_digests(root: str) -> dict[str, list]:
-    """``{relative path: [size, blake2b hex]}`` of every file under ``root/arrays``."""
-    out = {}
-    for folder, _, names in os.walk(os.path.join(root, "arrays")):
-        for name in names:
-            full = os.path.join(folder, name)
-            out[os.path.relpath(full, root)] = [os.path.getsize(full), _hash_file(full)]
-    return out
-
-
-def _verify_files(root: str, files: dict[str, list]) -> str | None:
-    """What is wrong with the files under ``root`` compared with ``files`` (None if nothing)."""
-    for rel, (size, digest) in sorted(files.items()):
-        full = os.path.join(root, rel)
-        if not os.path.isfile(full):
-            return f"{rel} is missing"
-        if os.path.getsize(full) != size:
-            return f"{rel} has {os.path.getsize(full)} bytes, {size} were written"
-        if _hash_file(full) != digest:
-            return f"{rel} differs from what was written (digest mismatch)"
-    return None
-
-
-def _inside_arrays(rel: str) -> bool:
-    """A recorded file path stays inside the checkpoint's ``arrays/`` folder."""
-    parts = rel.replace("\\", "/").split("/")
-    return len(parts) > 1 and parts[0] == "arrays" and ".." not in parts and not os.path.isabs(rel)
-
-
-def _hash_file(path: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+def _array_digest(array: np.ndarray) -> str:
+    """BLAKE2 of an array's dtype, shape and bytes."""
+    h = hashlib.blake2b(f"{array.dtype.str}{list(array.shape)}".encode(), digest_size=16)
+    h.update(np.ascontiguousarray(array).tobytes())
     return h.hexdigest()
 
 
@@ -282,32 +279,36 @@ def _pick_step(directory: str, step: int | None) -> int:
 
 def _read_meta(directory: str, step: int) -> dict:
     path = os.path.join(directory, str(step))
+    if os.path.isfile(os.path.join(path, "meta.json")):  # the layout before orbax's CheckpointManager
+        raise CheckpointError(
+            f"checkpoint {path} was written by an older version of pn_jax (checkpoint format 1 or 2, before "
+            "this layout); resume it with the version that wrote it, or start the run again"
+        )
     try:
-        with open(os.path.join(path, "meta.json")) as f:
+        with open(os.path.join(path, *_META)) as f:
             meta = json.load(f)
     except (OSError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {_one_line(err)}") from None
-    if isinstance(meta, dict) and meta.get("format") == 1:
+    if isinstance(meta, dict) and meta.get("format") in (1, 2):
         raise CheckpointError(
-            f"checkpoint {path} was written by an older version of pn_jax (checkpoint format 1), which did not "
-            "record the config and PRNG keys of its run, so it cannot be checked against this one; resume it "
-            "with the version that wrote it, or start the run again"
+            f"checkpoint {path} was written by an older version of pn_jax (checkpoint format {meta['format']}); "
+            "resume it with the version that wrote it, or start the run again"
         )
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(f"checkpoint {path} has format {found!r}, expected {FORMAT_VERSION}")
     if meta.get("digest") != _meta_digest(meta):
         raise CheckpointError(
-            f"checkpoint {path} is corrupt: meta.json differs from what was written (digest mismatch)"
+            f"checkpoint {path} is corrupt: its metadata differs from what was written (digest mismatch)"
         )
     problem = _schema_problem(meta)
     if problem:
-        raise CheckpointError(f"checkpoint {path} is corrupt: meta.json {problem}")
+        raise CheckpointError(f"checkpoint {path} is corrupt: its metadata {problem}")
     return meta
 
 
 def _meta_digest(meta: dict) -> str:
-    """BLAKE2 of meta.json's content other than this digest (canonical JSON)."""
+    """BLAKE2 of the metadata content other than this digest (canonical JSON)."""
     return _digest({k: v for k, v in meta.items() if k != "digest"})
 
 
@@ -402,7 +403,7 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def _schema_problem(meta: dict) -> str | None:
-    """What in a parsed meta.json does not have the shape :func:`save` writes (None if all does)."""
+    """What in parsed metadata does not have the shape :func:`save` writes (None if all does)."""
 
     def is_int(x) -> bool:
         return isinstance(x, int) and not isinstance(x, bool) and x >= 0
@@ -417,8 +418,9 @@ def _schema_problem(meta: dict) -> str | None:
             and isinstance(x[2], str)
         )
 
-    def is_file(x) -> bool:
-        return isinstance(x, list) and len(x) == 2 and is_int(x[0]) and isinstance(x[1], str)
+    def is_digests(x, part: str) -> bool:
+        leaves = leaves_ok and len(meta["leaves"][part])
+        return isinstance(x, list) and len(x) == leaves and all(isinstance(d, str) for d in x)
 
     def is_identity(x) -> bool:
         if not (isinstance(x, dict) and isinstance(x.get("keys"), dict) and isinstance(x.get("seeds"), list)):
@@ -438,15 +440,19 @@ def _schema_problem(meta: dict) -> str | None:
         )
 
     leaves = meta.get("leaves")
+    leaves_ok = isinstance(leaves, dict) and all(
+        isinstance(leaves.get(k), list) and all(map(is_leaf, leaves[k])) for k in ("state", "log")
+    )
+    digests = meta.get("digests")
     checks = {
         "step": is_int(meta.get("step")),
         "chunk": is_int(meta.get("chunk")),
         "run": isinstance(meta.get("run"), dict),
         "identity": is_identity(meta.get("identity")),
-        "leaves": isinstance(leaves, dict)
-        and all(isinstance(leaves.get(k), list) and all(map(is_leaf, leaves[k])) for k in ("state", "log")),
-        "files": isinstance(meta.get("files"), dict)
-        and all(is_file(v) and _inside_arrays(k) for k, v in meta["files"].items()),
+        "leaves": leaves_ok,
+        "digests": leaves_ok
+        and isinstance(digests, dict)
+        and all(is_digests(digests.get(k), k) for k in ("state", "log")),
     }
     bad = [name for name, ok in checks.items() if not ok]
     return f"has a missing or malformed {', '.join(bad)}" if bad else None
@@ -487,8 +493,8 @@ def _nonempty(arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
     return {f"leaf_{i:04d}": a for i, a in enumerate(arrays) if a.size}
 
 
-def _fill(stored: dict, info: list[list]) -> list[np.ndarray]:
-    """The leaves in order: stored ones checked against ``info``, zero-size ones rebuilt."""
+def _fill(stored: dict, info: list[list], digests: list[str]) -> list[np.ndarray]:
+    """The leaves in order: stored ones checked against ``info`` and their ``digests``, zero-size ones rebuilt."""
     out = []
     for i, (path, shape, dtype) in enumerate(info):
         storage_dtype = np.uint32 if dtype.startswith("key<") else np.dtype(dtype)
@@ -501,6 +507,8 @@ def _fill(stored: dict, info: list[list]) -> list[np.ndarray]:
         leaf = np.asarray(leaf)
         if list(leaf.shape) != shape or leaf.dtype != storage_dtype:
             raise CheckpointError(f"leaf {path} reads back as {leaf.dtype}{list(leaf.shape)}, saved as {dtype}{shape}")
+        if _array_digest(leaf) != digests[i]:
+            raise CheckpointError(f"leaf {path} differs from what was written (digest mismatch)")
         out.append(leaf)
     return out
 
@@ -539,16 +547,3 @@ def _first_difference(meta: dict, expected: list[list]) -> str:
 def _one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0][:300] if text else ''}"
-
-
-class _quiet_orbax:
-    """Silences orbax's INFO logging (one line per array) for the duration of a save or restore."""
-
-    def __enter__(self):
-        self._logger = logging.getLogger("absl")
-        self._level = self._logger.level
-        self._logger.setLevel(logging.WARNING)
-
-    def __exit__(self, *exc):
-        self._logger.setLevel(self._level)
-        return False

@@ -43,6 +43,12 @@ class _Schedule:
         if isinstance(self.hidden_sizes, list):
             object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         derived = []
+        if self.adapt_every is None:
+            object.__setattr__(self, "adapt_every", default_adapt_every(self, self.BASE_ADAPT_EVERY))
+            derived.append("adapt_every")
+        if self.learning_starts is None:
+            object.__setattr__(self, "learning_starts", default_learning_starts(self, self.BASE_LEARNING_STARTS))
+            derived.append("learning_starts")
         if self.eval_episodes is None:
             object.__setattr__(self, "eval_episodes", default_eval_episodes(self.env))
             derived.append("eval_episodes")
@@ -81,7 +87,8 @@ class _Schedule:
 
     @property
     def derived_fields(self) -> tuple[str, ...]:
-        """The fields left at None and derived from the others (``eval_every``, ``eval_episodes``).
+        """The fields left at None and derived from the others (``adapt_every``, ``learning_starts``,
+        ``eval_every``, ``eval_episodes``).
 
         Equality compares values only: ``DDPGConfig() == DDPGConfig(eval_every=2000, eval_episodes=10)``,
         although only the first re-derives them in :meth:`replace`.
@@ -106,11 +113,13 @@ class _Schedule:
 class DDPGConfig(_Schedule):
     """DDPG with a pluggable exploration strategy; defaults learn Pendulum-v1 in 20k steps.
 
-    Step counts are environment steps per seed, summed over the ``num_envs`` parallel copies.
+    Step counts are environment steps per seed, summed over the num_envs parallel copies.
     """
 
     algo: ClassVar[str] = "ddpg"
     # The learner's name (not a field): ``--algo`` and the ``"algo"`` of metrics.json.
+    BASE_LEARNING_STARTS: ClassVar[int] = 1_000  # learning_starts and adapt_every when not given
+    BASE_ADAPT_EVERY: ClassVar[int] = 50
 
     env: str = "Pendulum-v1"
     """gymnax environment with continuous actions, or brax/<name> (the brax extra)."""
@@ -128,8 +137,9 @@ class DDPGConfig(_Schedule):
     """replay batch size for each update and for σ adaptation."""
     buffer_size: int = 100_000
     """replay capacity in transitions."""
-    learning_starts: int = 1_000
-    """uniform random actions and no updates for this many steps."""
+    learning_starts: int | None = None
+    """uniform random actions and no updates for this many steps (default: 1000, or half the run if
+    that is shorter)."""
     actor_lr: float = 1e-3
     """actor Adam learning rate."""
     critic_lr: float = 1e-3
@@ -144,8 +154,9 @@ class DDPGConfig(_Schedule):
     """δ: desired action-space distance of the perturbed policy (normalised units)."""
     adapt_alpha: float = 1.01
     """σ ← σ/α above δ, σ·α below (1 keeps σ fixed)."""
-    adapt_every: int = 50
-    """adapt σ every this many update rounds (a round: 1/updates_per_step vector steps, then its updates)."""
+    adapt_every: int | None = None
+    """adapt σ every this many update rounds (a round: 1/updates_per_step vector steps, then its updates;
+    default: 50, or the nearest count within 2× whose blocks divide total_steps)."""
     resample_every: int = 0
     """0: new perturbation at each episode end; K > 0: every K steps of that env."""
     sigma_spread: float = 1.0
@@ -225,11 +236,13 @@ class DQNHParams(NamedTuple):
 class DQNConfig(_Schedule):
     """DQN with parameter noise or ε-greedy; defaults learn CartPole-v1 (200k steps, see RESULTS.md).
 
-    Step counts are environment steps per seed, summed over the ``num_envs`` parallel copies.
+    Step counts are environment steps per seed, summed over the num_envs parallel copies.
     """
 
     algo: ClassVar[str] = "dqn"
     # The learner's name (not a field): ``--algo`` and the ``"algo"`` of metrics.json.
+    BASE_LEARNING_STARTS: ClassVar[int] = 5_000  # learning_starts and adapt_every when not given
+    BASE_ADAPT_EVERY: ClassVar[int] = 20
 
     env: str = "CartPole-v1"
     """gymnax environment with discrete actions (DeepSea-<N>: the chain of length N)."""
@@ -249,8 +262,9 @@ class DQNConfig(_Schedule):
     """replay batch size for each update and for σ adaptation."""
     buffer_size: int = 50_000
     """replay capacity in transitions."""
-    learning_starts: int = 5_000
-    """uniform random actions and no updates for this many steps."""
+    learning_starts: int | None = None
+    """uniform random actions and no updates for this many steps (default: 5000, or half the run if
+    that is shorter)."""
     lr: float = 1e-4
     """Adam learning rate (gradients clipped to global norm 10)."""
     anneal_lr: bool = True
@@ -263,8 +277,9 @@ class DQNConfig(_Schedule):
     """initial parameter-noise σ."""
     adapt_alpha: float = 1.01
     """σ ← σ/α when the KL distance exceeds δ, σ·α below (1 keeps σ fixed)."""
-    adapt_every: int = 20
-    """adapt σ every this many update rounds."""
+    adapt_every: int | None = None
+    """adapt σ every this many update rounds (default: 20, or the nearest count within 2× whose blocks
+    divide total_steps)."""
     resample_every: int = 0
     """0: new perturbation at each episode end; K > 0: every K steps of that env."""
     noise_pool: bool = True
@@ -306,7 +321,8 @@ def validate_dqn(config: DQNConfig) -> None:
     _require(
         not envs.is_continuous(config.env),
         "env",
-        f"{config.env!r} has continuous actions; DQN needs one of {', '.join(envs.DISCRETE_ENVS)}",
+        f"{config.env!r} has continuous actions, for DDPG or TD3 (--algo ddpg / td3); "
+        f"DQN needs one of {', '.join(envs.DISCRETE_ENVS)}",
     )
     _require(
         config.exploration in DQN_EXPLORATIONS,
@@ -333,6 +349,38 @@ MAX_COUNT = 2**31 - 1  # step counters and sizes are int32 inside the jitted run
 
 EVALUATIONS = 10
 """How many evaluations a run gets when ``eval_every`` is not given."""
+
+
+def _positive_ints(config, names: tuple[str, ...]) -> bool:
+    return all(_is_int(getattr(config, name)) and 0 < getattr(config, name) <= MAX_COUNT for name in names)
+
+
+def default_adapt_every(config, base: int) -> int:
+    """The ``adapt_every`` a run gets when it is not given: ``base``, unless ``total_steps`` is not a
+    whole number of its blocks; then the count within ``[base/2, 2·base]`` nearest ``base`` in ratio
+    (ties: the larger) whose blocks divide ``total_steps``. ``base`` when none does or the other
+    fields are invalid, so that validation names the field at fault."""
+    try:
+        if not _positive_ints(config, ("total_steps", "num_envs")):
+            return base
+        unit = config.update_period * config.num_envs
+        if config.total_steps % unit or config.total_steps % (base * unit) == 0:
+            return base
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return base
+    rounds = config.total_steps // unit
+    fits = [count for count in range(max(1, base // 2), 2 * base + 1) if rounds % count == 0]
+    return min(fits, key=lambda count: (abs(math.log(count / base)), -count)) if fits else base
+
+
+def default_learning_starts(config, base: int) -> int:
+    """The ``learning_starts`` a run gets when it is not given: ``base``, or half of ``total_steps``
+    when ``base`` would not leave any of the run to learn in (but at least ``batch_size``), rounded up
+    to a multiple of ``num_envs``."""
+    if not _positive_ints(config, ("total_steps", "num_envs", "batch_size")):
+        return base
+    steps = base if base < config.total_steps else max(config.total_steps // 2, config.batch_size)
+    return -(-steps // config.num_envs) * config.num_envs
 
 
 def default_eval_episodes(env: str) -> int:
@@ -412,7 +460,8 @@ def validate(config: DDPGConfig) -> None:
         _require(
             envs.is_continuous(config.env),
             "env",
-            f"{config.env!r} has discrete actions; DDPG needs one of {', '.join(envs.CONTINUOUS_ENVS)}",
+            f"{config.env!r} has discrete actions, for DQN (--algo dqn); "
+            f"DDPG and TD3 need one of {', '.join(envs.CONTINUOUS_ENVS)}",
         )
     _require(
         config.exploration in EXPLORATIONS,

@@ -1,7 +1,9 @@
 """A progress bar fed by ``jax.debug.callback`` at evaluation points only.
 
 Under ``vmap`` the callback fires once per seed for each evaluation, in any order; the bar
-advances when every seed has reported a step and shows the mean eval return so far.
+advances when every seed has reported a step and shows the mean eval return so far. Its steps
+and rate are per seed (every seed advances together); the CLIs' summary lines give env-steps/s
+over all seeds.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ class EvalProgress:
         self.num_seeds = num_seeds
         self._reports: dict[int, list[float]] = {}
         self._lock = threading.Lock()
-        self._bar = tqdm(total=total_steps, desc=desc, unit="step", disable=disable, dynamic_ncols=True)
+        self._bar = tqdm(
+            total=total_steps, desc=f"{desc} (per seed)", unit=" steps", disable=disable, dynamic_ncols=True
+        )
 
     def start(self, initial_step: int = 0) -> None:
         """Restarts the bar's clock at ``initial_step`` (call after compiling, so the rate shows
@@ -35,7 +39,7 @@ class EvalProgress:
             reports.append(value)
             if len(reports) == self.num_seeds:
                 self._bar.update(step - self._bar.n)
-                self._bar.set_postfix(eval_return=f"{np.mean(reports):.1f}")
+                self._bar.set_postfix_str(f"eval return (mean over seeds) {np.mean(reports):.1f}")
                 del self._reports[step]
 
     def close(self) -> None:

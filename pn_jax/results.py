@@ -456,6 +456,10 @@ def summary_rows(records: dict[str, dict]) -> list[dict]:
     return rows
 
 
+FEW_SEEDS = 5
+"""Below this many seeds a summary says its bootstrap interval is not a 95% CI."""
+
+
 def write_summary(rows: list[dict], csv_path: str, md_path: str, title: str) -> None:
     """``summary.csv`` (all columns) and ``summary.md`` (a Markdown table, best IQM first)."""
     write_rows_csv(rows, csv_path)
@@ -464,6 +468,14 @@ def write_summary(rows: list[dict], csv_path: str, md_path: str, title: str) -> 
         "",
         "Final deterministic eval return per setting: IQM over seeds with a 95% stratified-bootstrap CI.",
         "Statistics are over the finite seeds; *diverged* counts the seeds whose final return is NaN or ±inf.",
+    ]
+    fewest = min((row["seeds"] for row in rows), default=0)
+    if fewest < FEW_SEEDS:
+        lines += [
+            f"With {fewest} seed(s) per setting the bootstrap interval is about the [min, max] of those seeds, "
+            f"not a 95% interval: use at least {FEW_SEEDS} seeds before comparing settings by it.",
+        ]
+    lines += [
         "",
         "| setting | seeds | diverged | IQM | 95% CI | median | min | max |",
         "|---|---|---|---|---|---|---|---|",

@@ -85,7 +85,9 @@ def run(
         by a run of the same ``config`` (every field) and ``keys`` (see :func:`pn_jax.checkpoint.restore`).
       meta: JSON description stored with every checkpoint (e.g. the config and seeds).
       seeds: the seed of each key, for messages (default ``0 … B-1``).
-      progress_fn: ``make_train``'s host callback ``(env_step, eval_return)``.
+      progress_fn: called on the host after each chunk with ``(env_step, eval_return)`` once per seed
+        (as :func:`pn_jax.make_train`'s ``progress_fn``, but outside the program: a program with a
+        host callback is never written to JAX's persistent compilation cache).
       on_start: called with the env step training starts from, after compiling.
 
     Raises:
@@ -100,7 +102,7 @@ def run(
     identity = checkpoint.run_identity(config, keys, seeds=seeds) if checkpoint_every or resume else None
     mesh = mesh or parallel.batch_mesh(jax.devices()[:1])
     batch = keys.shape[0]
-    trainer = make_trainer(config, progress_fn)
+    trainer = make_trainer(config)
     batch_sharding = NamedSharding(mesh, PartitionSpec(parallel.BATCH_AXIS))
     advance = jax.jit(
         jax.vmap(functools.partial(trainer.advance, num_chunks=1), in_axes=(0, None)),
@@ -139,6 +141,9 @@ def run(
         state, log = program(state, jnp.int32(chunk))
         chunk += 1
         logs.append(_host(log, batch))
+        if progress_fn is not None:
+            for seed_return in logs[-1].eval_return[:, -1]:
+                progress_fn(logs[-1].eval_step[0, -1], seed_return)
         nonfinite = nonfinite_message(_host(state.nonfinite, batch), seeds)
         due = chunks_per_checkpoint and (chunk % chunks_per_checkpoint == 0 or chunk == trainer.num_chunks)
         if due and nonfinite is None:

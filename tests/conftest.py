@@ -11,7 +11,6 @@ import tempfile
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 # One persistent compilation cache for the whole session, read by this process and by every script
 # the tests launch (they inherit the environment): the same tiny programs are compiled by many tests

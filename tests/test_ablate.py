@@ -25,7 +25,7 @@ def run(root, *args, timeout=300):
 
 
 def test_grid_spans_only_the_hyperparameters_a_strategy_reads():
-    import ablate
+    from pn_jax.cli import ablate
 
     grid = ablate.Ablation(
         sigma_init=(0.1, 0.2), target_distance=(0.1, 0.2, 0.4), action_noise_std=(0.1, 0.3), tau=(0.005, 0.01)
@@ -36,6 +36,15 @@ def test_grid_spans_only_the_hyperparameters_a_strategy_reads():
     labels = [label for _, label in ablate.configs(grid)["param"]]
     assert labels[0] == "param tau=0.005 sigma_init=0.1 target_distance=0.1"
     assert len(set(labels)) == len(labels)
+
+
+def test_a_grid_value_given_twice_is_refused(capsys):
+    from pn_jax.cli import ablate
+
+    with pytest.raises(SystemExit) as exit_info:
+        ablate.cli([*TINY_FLAGS, "--sigma-init", "0.1", "0.2", "0.1", "--progress", "False"])
+    assert exit_info.value.code == 2
+    assert "sigma_init: 0.1 given more than once; give each grid value once" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ REAL_RANGES = {  # name: strategy of out-of-range reals
 }
 
 
-DERIVED_WHEN_NONE = ("eval_every", "eval_episodes")  # None: derived from the other fields
+DERIVED_WHEN_NONE = ("adapt_every", "learning_starts", "eval_every", "eval_episodes")  # None: derived
 
 
 def invalid_values(cls: type, name: str) -> st.SearchStrategy:
@@ -70,7 +70,8 @@ def invalid_values(cls: type, name: str) -> st.SearchStrategy:
         values = bad | st.integers(max_value=0) | st.integers(min_value=2**31) | st.floats() | st.booleans()
         return values.filter(lambda v: v is not None) if name in DERIVED_WHEN_NONE else values
     if name in NON_NEGATIVE_INTS.split():
-        return bad | st.integers(max_value=-1) | st.integers(min_value=2**31) | st.floats() | st.booleans()
+        values = bad | st.integers(max_value=-1) | st.integers(min_value=2**31) | st.floats() | st.booleans()
+        return values.filter(lambda v: v is not None) if name in DERIVED_WHEN_NONE else values
     if name in REAL_RANGES:
         return bad | REAL_RANGES[name] | st.booleans()
     if hint is bool:
@@ -182,7 +183,7 @@ def _cast(cls: type, name: str, text: str) -> object:
 )
 @given(case=one_bad_flag())
 def test_invalid_cli_flag_exits_with_a_message_naming_it(case, capsys, tmp_path_factory):
-    import train
+    from pn_jax.cli import train
 
     argv, names = case
     out = tmp_path_factory.mktemp("out")
@@ -197,22 +198,25 @@ def test_invalid_cli_flag_exits_with_a_message_naming_it(case, capsys, tmp_path_
 
 
 def test_out_holding_a_run_is_refused_without_overwrite(tmp_path, capsys):
-    import train
+    from pn_jax.cli import train
 
     (tmp_path / "metrics.json").write_text("{}")
     with pytest.raises(SystemExit) as exit_info:
         train.cli([*TINY_FLAGS, "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "out:" in err and "--resume" in err and "--overwrite" in err
+    assert "out:" in err and "--overwrite" in err and "--resume" not in err  # nothing to resume from
+    (tmp_path / "checkpoints" / "150").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "150" / "meta.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        train.cli([*TINY_FLAGS, "--out", str(tmp_path)])
+    assert f"--resume {tmp_path}" in capsys.readouterr().err  # a checkpoint: resuming is offered
     assert (tmp_path / "metrics.json").read_text() == "{}"
 
 
 def _sweep_args(script: str, out: str):
     """Tiny arguments for a sweep script's ``main`` (refused before anything compiles)."""
-    import ablate
-    import chain
-    import reproduce
+    from pn_jax.cli import ablate, chain, reproduce
 
     if script == "ablate":
         return ablate.Ablation(**{**TINY, "exploration": ("param",), "num_seeds": 1, "progress": False, "out": out})
@@ -231,19 +235,18 @@ def test_sweep_out_holding_results_is_refused_without_overwrite(script, tmp_path
     (tmp_path / "param" / "setting").mkdir(parents=True)
     (tmp_path / "param" / "setting" / "metrics.json").write_text("{}")
     with pytest.raises(SystemExit) as exit_info:
-        importlib.import_module(script).main(_sweep_args(script, str(tmp_path)))
+        importlib.import_module(f"pn_jax.cli.{script}").main(_sweep_args(script, str(tmp_path)))
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"out: {tmp_path} already holds results (param/setting/metrics.json)" in err
-    assert "--overwrite True" in err and "--resume" not in err
+    assert "--overwrite" in err and "--resume" not in err
     assert (tmp_path / "param" / "setting" / "metrics.json").read_text() == "{}"
 
 
 def test_overwrite_clears_a_runs_own_outputs_only(tmp_path):
     """--overwrite on a single run deletes its metrics files and checkpoints (a stale checkpoint
     must never be resumed) and nothing else; on a sweep it deletes nothing."""
-    from _cli import claim_output_folder
-
+    from pn_jax.cli.common import claim_output_folder
     from pn_jax.results import runs_in
 
     for name in ("metrics.json", "returns.png", "checkpoints/300/meta.json", "notes.txt", "sub/metrics.json"):
@@ -258,7 +261,7 @@ def test_overwrite_clears_a_runs_own_outputs_only(tmp_path):
     claim_output_folder(str(tmp_path), overwrite=False)  # nothing at its top any more: accepted
 
 
-# ---- --resume on checkpoints whose meta.json was damaged or tampered with ----
+# ---- --resume on checkpoints whose metadata was damaged or tampered with ----
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
@@ -270,7 +273,7 @@ JSON = st.recursive(
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A complete tiny run with checkpoints (resuming it only rewrites its outputs)."""
-    import train
+    from pn_jax.cli import train
 
     out = tmp_path_factory.mktemp("finished") / "run"
     train.cli([*TINY_FLAGS, "--checkpoint-every", "150", "--out", str(out)])
@@ -313,11 +316,11 @@ def _json_safe(value: object) -> bool:
 )
 @given(data=st.data())
 def test_resume_from_tampered_metadata_fails_cleanly(finished_run, data, capsys, tmp_path_factory):
-    import train
+    from pn_jax.cli import train
 
     copy = tmp_path_factory.mktemp("tampered") / "run"
     shutil.copytree(finished_run, copy)
-    latest = copy / "checkpoints" / "300" / "meta.json"
+    latest = copy / "checkpoints" / "300" / "meta" / "metadata"
     latest.write_text(data.draw(tampered_meta(json.loads(latest.read_text()))))
     try:
         train.cli(["--resume", str(copy), "--progress", "False"])
@@ -336,13 +339,12 @@ def test_resume_refuses_a_checkpoint_not_of_the_run_it_describes(finished_run, c
     """--resume rebuilds the config from the checkpoint's description of its run; a description
     that is not the run that wrote the arrays (a library caller's wrong ``meta``), or a checkpoint
     of the older format that recorded no identity, is refused with exit code 2 and one line."""
-    import train
-
     from pn_jax import checkpoint
+    from pn_jax.cli import train
 
     copy = tmp_path / "run"
     shutil.copytree(finished_run, copy)
-    path = copy / "checkpoints" / "300" / "meta.json"
+    path = copy / "checkpoints" / "300" / "meta" / "metadata"
     meta = json.loads(path.read_text())
     if change == "description":
         meta["run"]["config"]["actor_lr"] = 0.002

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.mark.parametrize("num_envs,updates_per_step", [(1, 1 / 256), (16, 1 / 16), (256, 1.0), (1024, 4.0)])
 def test_population_configs_keep_one_update_per_256_env_steps(num_envs, updates_per_step):
-    import bench
+    from pn_jax.cli import bench
 
     config = bench.population_config(bench.Bench(), num_envs)
     assert config.num_envs == num_envs and config.updates_per_step == pytest.approx(updates_per_step)
@@ -32,7 +32,7 @@ def _row(sweep, exploration, seeds, envs, sps, ups=1.0, devices=1):
 
 
 def test_ratio_lines_and_markdown_table():
-    import bench
+    from pn_jax.cli import bench
 
     rows = [
         _row("compare", "none", 8, 1, 6000.0),
@@ -44,6 +44,8 @@ def test_ratio_lines_and_markdown_table():
         {**_row("evaluation", "param", 8, 5, 9000.0, ups=0.0), "evaluation_share": 0.12},
         _row("resumable", "param (fused)", 8, 1, 10000.0),
         _row("resumable", "param (chunked)", 8, 1, 9900.0),
+        _row("physics", "positional (brax step)", 1, 64, 4000.0, ups=0.0),
+        _row("physics", "positional (adapter)", 1, 64, 3000.0, ups=0.0),
     ]
     lines = bench.ratios(rows)
     assert lines == [
@@ -52,6 +54,7 @@ def test_ratio_lines_and_markdown_table():
         "8 seeds on 2 device(s) / 1 seed on 1 device, aggregate env-steps/s: 4.00x",
         "10 evaluations of 5 episodes at 8 seed(s): 12% of the run time",
         "param (chunked) / param (fused), env-steps/s: 0.990",
+        "physics positional, 64 env(s): adapter / brax step 0.750",
         "population N=16 (updates_per_step 0.0625) / N=1 with 1 update per step: 10.0x env-steps/s",
     ]
     table = bench.markdown({"device": "cpu: test", "jax_version": "0", "results": rows, "ratios": lines})

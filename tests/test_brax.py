@@ -119,8 +119,10 @@ def test_missing_extra_is_one_line_naming_it():
     assert 'pip install -e ".[brax]"' in out and out.count("\n") == 1
 
 
-def test_tiny_td3_run_on_halfcheetah():
-    config = TD3Config(**{**TINY, "env": "brax/halfcheetah", "exploration": "param", "eval_episodes": 1})
+def test_tiny_td3_run_on_a_brax_env():
+    """The whole training program on brax's own test env (a point mass: compiles in seconds, where
+    halfcheetah's physics takes minutes; ``scripts/locomotion.py --quick`` trains on halfcheetah)."""
+    config = TD3Config(**{**TINY, "env": "brax/fast", "exploration": "param", "eval_episodes": 1})
     _, metrics = jax.jit(jax.vmap(make_train(config)))(jax.random.split(jax.random.key(0), 2))
     assert metrics.eval_return.shape == (2, 2) and np.all(np.isfinite(np.asarray(metrics.eval_return)))
     assert np.all(np.isfinite(np.asarray(metrics.critic_loss)))

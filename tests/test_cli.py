@@ -1,4 +1,5 @@
-"""scripts/train.py end to end: outputs on disk, and clean errors for bad flags."""
+"""scripts/train.py end to end: outputs on disk, and clean errors for bad flags; the shared
+conventions of every command (booleans, plain-text help, default folders)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,14 @@ def test_train_writes_metrics_csv_and_figure(root, tmp_path):
         root,
         "--total-steps", "300", "--eval-every", "150", "--learning-starts", "128", "--batch-size", "32",
         "--hidden-sizes", "16", "16", "--eval-episodes", "2", "--num-seeds", "2", "--seed", "3",
-        "--out", str(out), "--progress", "False",
+        "--out", str(out), "--progress", "--compilation-cache", str(tmp_path / "cache"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    # The training program (one evaluation chunk, called repeatedly) has no host callback, so JAX
+    # writes it to the persistent cache and a rerun loads it instead of compiling.
+    cached = os.listdir(tmp_path / "cache")
+    assert any("advance" in name for name in cached), cached
+    assert "(per seed)" in result.stderr and "over all 2 seeds" in result.stdout
     record = json.loads((out / "metrics.json").read_text())
     assert record["seeds"] == [3, 4]
     assert record["config"]["total_steps"] == 300
@@ -57,3 +63,41 @@ def test_train_writes_metrics_csv_and_figure(root, tmp_path):
         assert record["device"].endswith(f"{os.cpu_count()} XLA devices"), record["device"]
     assert (out / "metrics.csv").read_text().startswith("metric,seed,step,value")
     assert (out / "returns.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--overwrite"], ["--overwrite", "True"]),
+        (["--overwrite", "--seed", "3"], ["--overwrite", "True", "--seed", "3"]),
+        (["--overwrite", "yes"], ["--overwrite", "True"]),
+        (["--overwrite", "OFF"], ["--overwrite", "False"]),
+        (["--overwrite=1"], ["--overwrite", "True"]),
+        (["--no-overwrite"], ["--overwrite", "False"]),
+        (["--overwrite", "-h"], ["--overwrite", "True", "-h"]),
+        (["--overwrite", "maybe"], ["--overwrite", "maybe"]),  # left for the parser to refuse
+        (["--no-overwrite=1"], ["--no-overwrite=1"]),
+        (["--seed", "1"], ["--seed", "1"]),
+    ],
+)
+def test_every_command_takes_booleans_the_same_ways(argv, expected):
+    from pn_jax.cli.common import bool_args
+    from pn_jax.cli.train import Run
+
+    assert bool_args(argv, Run) == expected
+
+
+def test_help_is_plain_text_and_default_folders_name_algorithm_and_env(capsys):
+    from pn_jax import DQNConfig, TD3Config
+    from pn_jax.cli import train
+
+    for argv in (["--help"], ["--algo", "dqn", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            train.cli(argv)
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        assert "--overwrite" in text and "``" not in text and ":class:" not in text
+    assert train.default_out(DQNConfig()) == os.path.join("runs", "dqn-cartpole-v1")
+    assert train.default_out(TD3Config(env="brax/hopper", total_steps=100_000)) == os.path.join(
+        "runs", "td3-brax-hopper"
+    )

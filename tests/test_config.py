@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pn_jax import DDPGConfig, HParams
+from pn_jax import DDPGConfig, DQNConfig, HParams
 
 BAD = [
     ({"env": "Nope-v0"}, "env: unknown environment 'Nope-v0'; choose one of Pendulum-v1"),
@@ -50,7 +50,7 @@ BAD = [
     ({"eval_every": 1000, "adapt_every": 400}, r"eval_every: .* multiple of adapt_every .* nearest valid: 800 or 2000"),
     ({"adapt_every": 300}, r"total_steps: \(20000\) must be a multiple of adapt_every .* = 300\): e.g. 19800 or 20100"),
     (
-        {"num_envs": 3, "eval_every": 1500, "total_steps": 15000},
+        {"num_envs": 3, "eval_every": 1500, "total_steps": 15000, "learning_starts": 1000},
         r"learning_starts: .* num_envs \(3\): e.g. 999 or 1002",
     ),
     ({"learning_starts": 20000}, "learning_starts: .* must be below total_steps"),
@@ -81,6 +81,38 @@ def test_config_is_frozen_and_replace_validates():
         config.replace(tau=-1.0)
 
 
+ALL_DERIVED = ("adapt_every", "learning_starts", "eval_episodes", "eval_every")
+
+
+@pytest.mark.parametrize(
+    "cls,changes,adapt_every,learning_starts",
+    [
+        (DDPGConfig, {}, 50, 1000),  # the defaults where they fit
+        (DQNConfig, {"total_steps": 200_000}, 20, 5000),
+        (DQNConfig, {"total_steps": 3000}, 25, 1500),  # 750 rounds of 4 steps: 20 does not divide, 25 does
+        (DDPGConfig, {"total_steps": 1000}, 50, 500),  # 1000 would leave nothing to learn in: half the run
+        (DQNConfig, {"total_steps": 8000}, 20, 5000),  # the default where it fits
+        (DDPGConfig, {"total_steps": 2030}, 58, 1000),  # 2030 = 35 × 58
+        (DDPGConfig, {"num_envs": 3, "total_steps": 15_000}, 50, 1002),  # a whole number of vector steps
+        (DDPGConfig, {"total_steps": 200}, 50, 128),  # at least one batch
+    ],
+)
+def test_schedule_fields_left_out_fit_the_run(cls, changes, adapt_every, learning_starts):
+    config = cls(**changes)
+    assert (config.adapt_every, config.learning_starts) == (adapt_every, learning_starts)
+    assert config.total_steps % config.steps_per_block == 0 and config.learning_starts % config.num_envs == 0
+
+
+def test_schedule_fields_given_are_kept_or_refused_naming_nearest_values():
+    assert DQNConfig(total_steps=3040, adapt_every=20).adapt_every == 20
+    with pytest.raises(
+        ValueError, match=r"total_steps: \(3000\) must be a multiple of adapt_every .* e.g. 2960 or 3040"
+    ):
+        DQNConfig(total_steps=3000, adapt_every=20)
+    with pytest.raises(ValueError, match=r"learning_starts: \(1000\) must be below total_steps \(1000\)"):
+        DDPGConfig(total_steps=1000, learning_starts=1000)
+
+
 @pytest.mark.parametrize(
     "changes,eval_every",
     [
@@ -95,15 +127,15 @@ def test_eval_every_left_out_gives_about_ten_evaluations_the_schedule_allows(cha
     config = DDPGConfig(**changes)
     assert config.eval_every == eval_every
     assert config.total_steps % config.eval_every == 0 and config.eval_every % config.steps_per_block == 0
-    assert config.derived_fields == ("eval_episodes", "eval_every")
+    assert set(config.derived_fields) == set(ALL_DERIVED) - set(changes)
 
 
 def test_derived_fields_follow_replace_and_given_ones_stay():
     config = DDPGConfig()
     assert (config.eval_every, config.eval_episodes) == (2000, 10)
     longer = config.replace(total_steps=100_000)
-    assert longer.eval_every == 10_000 and longer.derived_fields == ("eval_episodes", "eval_every")
-    given = DDPGConfig(eval_every=4000, eval_episodes=3)
+    assert longer.eval_every == 10_000 and longer.derived_fields == ALL_DERIVED
+    given = DDPGConfig(eval_every=4000, eval_episodes=3, learning_starts=1000, adapt_every=50)
     assert given.derived_fields == ()
     assert given.replace(total_steps=40_000).eval_every == 4000
     assert DDPGConfig(env="brax/halfcheetah", total_steps=100_000).eval_episodes == 5  # 1000-step episodes
@@ -139,11 +171,14 @@ def test_random_invalid_values_name_their_field(field, data):
         (["--adapt-every", "160"], 4000, 10),  # 20k steps in blocks of 160: 5 evaluations
         (["--algo", "td3", "--env", "brax/halfcheetah", "--total-steps", "100000"], 10_000, 5),
         (["--total-steps", "100000", "--eval-every", "25000", "--eval-episodes", "3"], 25_000, 3),
+        (["--algo", "dqn", "--total-steps", "3000"], 300, 10),
+        (["--algo", "dqn", "--total-steps", "50000"], 10_000, 10),  # 625 blocks of 80: 5 evaluations
     ],
 )
 def test_command_line_derives_the_eval_schedule_the_user_left_out(argv, eval_every, eval_episodes):
-    import train
     import tyro
+
+    from pn_jax.cli import train
 
     algo, args = train.split_algo(argv)
     parse = train._parser(train.ALGOS[algo or "ddpg"]().cli_defaults())

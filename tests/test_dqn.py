@@ -150,7 +150,10 @@ def test_deep_sea_chain_rewards_only_the_all_right_path():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        (dict(env="Pendulum-v1"), "env: 'Pendulum-v1' has continuous actions; DQN needs one of"),
+        (
+            dict(env="Pendulum-v1"),
+            "env: 'Pendulum-v1' has continuous actions, for DDPG or TD3 (--algo ddpg / td3); DQN needs one of",
+        ),
         (dict(env="DeepSea-1"), "env: unknown environment 'DeepSea-1'"),
         (dict(exploration="gaussian"), "exploration: unknown DQN strategy 'gaussian'; choose one of param, egreedy"),
         (dict(epsilon_start=1.5), "epsilon_start: must be in [0, 1]"),
@@ -168,9 +171,11 @@ def test_discrete_config_validation(changes, message):
 
 
 def test_continuous_env_names_a_discrete_one_for_ddpg_and_back():
-    with pytest.raises(ValueError, match="has a discrete action space; DDPG needs"):
+    with pytest.raises(ValueError, match=r"has a discrete action space, for DQN \(--algo dqn\); DDPG and TD3 need"):
         envs.make("CartPole-v1")
-    with pytest.raises(ValueError, match="has a continuous action space; DQN needs"):
+    with pytest.raises(
+        ValueError, match=r"has a continuous action space, for DDPG or TD3 \(--algo ddpg / td3\); DQN needs"
+    ):
         envs.make("Pendulum-v1", discrete=True)
 
 

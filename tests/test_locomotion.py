@@ -14,7 +14,7 @@ import pytest
 
 
 def test_every_run_of_a_task_shares_budget_schedule_and_network():
-    import locomotion
+    from pn_jax.cli import locomotion
 
     args = locomotion.Locomotion()
     task = locomotion.TASKS["halfcheetah"]
@@ -57,7 +57,7 @@ def _record(exploration: str, seeds: int, final: list[float], up: list[list[floa
 
 
 def test_report_counts_upside_down_episodes_and_draws_the_figures(tmp_path, capsys):
-    import locomotion
+    from pn_jax.cli import locomotion
 
     records = {
         "ddpg-param": _record("param", 4, [2000.0, 1800.0, 2100.0, 1900.0], [[1.0, 0.9], [0.8, 1.0]] * 2),
@@ -96,7 +96,7 @@ def test_report_counts_upside_down_episodes_and_draws_the_figures(tmp_path, caps
     ],
 )
 def test_bad_flags_are_refused_before_anything_compiles(changes, message, tmp_path, capsys):
-    import locomotion
+    from pn_jax.cli import locomotion
 
     with pytest.raises(SystemExit) as exit_:
         locomotion.main(locomotion.Locomotion(out=str(tmp_path / "x"), **changes))

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TINY
 
 from pn_jax import parallel
 
@@ -52,7 +53,9 @@ def test_sharded_over_8_cpu_devices_equals_unsharded(root):
     """A separate process with 8 fake CPU devices: 6 seeds (padded to 8), 2 envs each."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     script = os.path.join(root, "tests", "helpers", "sharded_vs_unsharded.py")
-    done = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, script, json.dumps(TINY)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["num_devices"] == 8 and report["padded_batch"] == 8 and report["output_devices"] == 8

@@ -181,6 +181,11 @@ def test_summary_rows_and_tables_report_diverged_seeds(tmp_path):
     assert body[0].startswith("| one diverged | 8 | 4 | 2.5 | [")  # best IQM first
     assert body[1].startswith("| stable | 4 | 0 | -135.0 |")
     assert body[2] == "| all diverged | 2 | 2 | — | [—, —] | — | — | — |"  # no IQM: last
+    assert any(
+        line.startswith("With 2 seed(s) per setting the bootstrap interval is about the [min, max]") for line in table
+    )
+    write_summary(rows[1:2], str(tmp_path / "summary.csv"), str(tmp_path / "eight.md"), "t")
+    assert "not a 95% interval" not in (tmp_path / "eight.md").read_text()  # 8 seeds: no caveat
 
 
 def test_summarize_names_the_diverged_seeds():
@@ -260,7 +265,7 @@ def test_returns_figure_is_titled_with_the_algorithm_that_ran(titles, tmp_path, 
 
 
 def test_reproduce_diagnostic_keys_differ_from_every_key_training_derives():
-    import reproduce
+    from pn_jax.cli import reproduce
 
     for seed in range(4):
         keys = reproduce.run_keys(jax.random.key(seed))

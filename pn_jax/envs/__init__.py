@@ -231,8 +231,10 @@ def _make_gymnax_env(name: str, discrete: bool, valid: tuple[str, ...]) -> Env:
     space = env.action_space(params)
     if discrete != isinstance(space, spaces.Discrete):
         kind = "a discrete" if isinstance(space, spaces.Discrete) else "a continuous"
-        needs = "DQN" if discrete else "DDPG"
-        raise ValueError(f"env: {name!r} has {kind} action space; {needs} needs one of {', '.join(valid)}")
+        other, needs = (
+            ("DDPG or TD3 (--algo ddpg / td3)", "DQN needs") if discrete else ("DQN (--algo dqn)", "DDPG and TD3 need")
+        )
+        raise ValueError(f"env: {name!r} has {kind} action space, for {other}; {needs} one of {', '.join(valid)}")
     if discrete:
         shape, num_actions = (1,), int(space.n)
         low, high = jnp.zeros(shape), jnp.full(shape, num_actions - 1.0)

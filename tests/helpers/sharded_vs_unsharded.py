@@ -1,25 +1,31 @@
-"""Run under ``XLA_FLAGS=--xla_force_host_platform_device_count=8``: trains the tiny config for
-6 seeds (padded to 8) sharded over 8 CPU devices and unsharded, and prints a JSON report."""
+"""Run under ``XLA_FLAGS=--xla_force_host_platform_device_count=8`` with the tiny config as JSON in
+``argv[1]``: trains it for 6 seeds (padded to 8) sharded over 8 CPU devices and unsharded, and
+prints a JSON report."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from conftest import TINY  # noqa: E402
-
-from pn_jax import DDPGConfig, make_train, parallel  # noqa: E402
+from pn_jax import DDPGConfig, make_train, parallel
 
 
 def main() -> None:
+    tiny = json.loads(sys.argv[1])
     train = make_train(
         DDPGConfig(
-            **{**TINY, "num_envs": 2, "total_steps": 400, "eval_every": 200, "sigma_spread": 4.0, "coverage_steps": 300}
+            **{
+                **tiny,
+                "hidden_sizes": tuple(tiny["hidden_sizes"]),
+                "num_envs": 2,
+                "total_steps": 400,
+                "eval_every": 200,
+                "sigma_spread": 4.0,
+                "coverage_steps": 300,
+            }
         )
     )
     keys = jax.random.split(jax.random.key(0), 6)

@@ -1,0 +1,125 @@
+"""The command-line programs, installed as ``pn-train``, ``pn-ablate``, ``pn-reproduce``, ``pn-chain``,
+``pn-bench`` and ``pn-locomotion`` (also run as ``python scripts/<name>.py``).
+
+Each entry point prepares JAX's backends before the program's module is imported (importing
+gymnax starts them): with ``--coordinator HOST:PORT --num-processes P --process-id I`` (or
+``--distributed`` on a cluster JAX detects by itself) it joins a multi-process run with
+``jax.distributed.initialize``, and a CPU host is exposed as one XLA device per core, so
+``--devices all`` spreads seeds over every core of every process. Each module's ``cli(argv)``
+then parses its flags (these included) and runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+
+INIT_TIMEOUT_SECONDS = 120
+"""How long a process waits for the others to join (``jax.distributed.initialize``)."""
+HEARTBEAT_TIMEOUT_SECONDS = 20
+"""A process silent for this long is taken for dead, and the run stops in every other process."""
+SHUTDOWN_TIMEOUT_SECONDS = 60
+"""How long a finished process waits at exit for the others (one that failed leaves the others
+waiting in a collective: this bounds how long before they are stopped too)."""
+
+
+def _flag(argv: list[str], name: str) -> str | None:
+    """The value of ``name VALUE`` / ``name=VALUE`` in ``argv``; ``"True"`` for a bare boolean ``name``."""
+    for i, arg in enumerate(argv):
+        if arg == name:
+            return argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else "True"
+        if arg.startswith(name + "="):
+            return arg.partition("=")[2]
+    return None
+
+
+def start_distributed(argv: list[str]) -> bool:
+    """Joins a multi-process run when ``argv`` asks for one (see the module docstring); must run
+    before JAX's backends start. CPU hosts talk through gloo collectives.
+
+    Returns:
+      True if this process joined one.
+    """
+    coordinator = _flag(argv, "--coordinator")
+    detect = (_flag(argv, "--distributed") or "false").lower() in ("true", "yes", "on", "1")
+    if coordinator is None and not detect:
+        return False
+    numbers = {}
+    for name in ("--num-processes", "--process-id"):
+        value = _flag(argv, name)
+        if coordinator is not None and (value is None or not value.isdigit()):
+            _fail(f"{name[2:].replace('-', '_')}: --coordinator needs it as a non-negative integer, got {value!r}")
+        numbers[name] = None if value is None else int(value)
+    if coordinator is not None and not 0 <= numbers["--process-id"] < max(numbers["--num-processes"], 1):
+        _fail(f"process_id: must be in [0, num_processes), got {numbers['--process-id']}")
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(
+            coordinator_address=coordinator,
+            num_processes=numbers["--num-processes"],
+            process_id=numbers["--process-id"],
+            initialization_timeout=INIT_TIMEOUT_SECONDS,
+            heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_SECONDS,
+            shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_SECONDS,
+        )
+    except (RuntimeError, ValueError) as err:  # no cluster detected, coordinator unreachable, …
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        _fail(f"distributed: could not join the multi-process run: {first}")
+    return True
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def use_cpu_cores(count: int | None = None) -> bool:
+    """Exposes the host CPU as ``count`` XLA devices (default: one per core), if still possible.
+
+    XLA runs most kernels of a small program on one thread per device, so a vmapped batch of
+    seeds leaves the other cores idle; sharding it over one device per core uses them all. This
+    must run before JAX initialises its backends, and does nothing if the device count was already
+    chosen (``JAX_NUM_CPU_DEVICES``, or ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``).
+    Accelerators are unaffected: ``jax.devices()`` still lists the GPU or TPU when there is one.
+
+    Returns:
+      True if this call set the count.
+    """
+    import jax
+
+    if jax.config.jax_num_cpu_devices >= 0 or "--xla_force_host_platform_device_count" in os.environ.get(
+        "XLA_FLAGS", ""
+    ):
+        return False
+    try:
+        jax.config.update("jax_num_cpu_devices", count or os.cpu_count() or 1)
+    except RuntimeError:  # the backends have started already
+        return False
+    return True
+
+
+def _command(module: str, distributed: bool = False, cache: str | None = None) -> Callable[[], None]:
+    def run() -> None:
+        if distributed:
+            start_distributed(sys.argv[1:])
+        use_cpu_cores()
+        # The cache's folder is fixed by JAX's first compile, which parsing the flags already does.
+        from pn_jax.cli.common import default_cache_dir, use_compilation_cache
+
+        use_compilation_cache(_flag(sys.argv[1:], "--compilation-cache") or cache or default_cache_dir())
+        importlib.import_module(f"pn_jax.cli.{module}").cli()
+
+    run.__doc__ = f"The ``pn-{module}`` command (:func:`pn_jax.cli.{module}.cli`)."
+    return run
+
+
+pn_train = _command("train", distributed=True)
+pn_ablate = _command("ablate", distributed=True)
+pn_reproduce = _command("reproduce")
+pn_chain = _command("chain")
+pn_bench = _command("bench", cache="off")
+pn_locomotion = _command("locomotion")

@@ -1,0 +1,489 @@
+"""Throughput of the jitted training loop, as ratios within one process and as scaling sweeps.
+
+Six measurements, each program compiled once ahead of time and then timed:
+
+* ``compare`` — exploration none (the bare loop) vs gaussian vs param at ``--seeds``, timed in
+  interleaved rounds in a rotating order (best round kept), so a busy machine slows all alike;
+* ``seed sweep`` — aggregate env-steps/s and updates/s for ``--seed-sweep`` vmapped seeds;
+* ``population sweep`` — one seed, N perturbed actors for N in ``--population-sweep``, at a fixed
+  replay ratio of one learner update per ``--env-steps-per-update`` env steps
+  (``updates_per_step = N / env_steps_per_update``);
+* ``evaluation`` — the time of one evaluation (``eval_episodes`` deterministic episodes side by
+  side) at the largest of ``--seeds``, against that of the bare param-noise training loop, as the
+  share of a run that the default schedule (about 10 evaluations) spends evaluating;
+* ``physics`` — a brax env alone under each of ``--physics-backends`` at ``--physics-envs``
+  vmapped envs, one device: brax's bare ``step``, and pn_jax's adapter around it (time limit and
+  auto-reset from a fresh ``reset`` at every step, which is what training pays);
+* ``resumable`` — at the largest of ``--seeds``, param noise run the way ``scripts/train.py`` runs
+  it (``pn_jax.runner``: one compiled evaluation chunk per call), without and with a checkpoint at
+  every evaluation, against the fused ``jit(vmap(train))`` program, in interleaved rounds.
+
+Memory is XLA's static estimate for the compiled program (arguments + outputs + temporaries);
+on a GPU the device's peak bytes in use are recorded too.
+
+Example: python scripts/bench.py --out runs/bench.json --markdown runs/bench.md
+         brax (pip install -e ".[brax]"): python scripts/bench.py --env brax/halfcheetah --total-steps 4000
+         --eval-every 4000 --seeds 1 8 --explorations none param --seed-sweep --population-sweep 64
+         --population-steps 64000 --env-steps-per-update 8 --no-resumable --out runs/bench_brax.json
+         --physics-backends positional generalized spring mjx --evaluation-run-steps 300000
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+
+from pn_jax import DDPGConfig, envs, parallel, runner
+from pn_jax.cli.common import compile_sharded, device_name, guarded, parse, use_compilation_cache
+from pn_jax.config import EVALUATIONS
+from pn_jax.networks import Actor
+from pn_jax.train import run_episodes
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    env: str = "Pendulum-v1"
+    """environment."""
+    total_steps: int = 20_000
+    """environment steps per seed in each run of the exploration comparison."""
+    seeds: tuple[int, ...] = (1, 8)
+    """numbers of vmapped seeds for the exploration comparison (empty: skip it)."""
+    explorations: tuple[str, ...] = ("none", "gaussian", "param")
+    """strategies to compare; `none` is the bare loop every other is measured against; `param/fresh`:
+    parameter noise drawing a fresh ε at every resample instead of reading the noise pool."""
+    eval_every: int = 0
+    """evaluation interval of the exploration comparison (0: the config's default, about 10 evaluations;
+    for brax envs, whose evaluation episodes are 1000 steps long, pass --eval-every TOTAL_STEPS)."""
+    rounds: int = 3
+    """interleaved timing rounds of the comparison; the fastest round of each program is reported."""
+    seed_sweep: tuple[int, ...] = (1, 8, 32, 128)
+    """numbers of vmapped seeds for the scaling sweep (param noise, one env each; empty: skip)."""
+    sweep_steps: int = 5_000
+    """environment steps per seed in the seed sweep."""
+    sweep_rounds: int = 2
+    """runs of each sweep program; the fastest is reported (the first also pays first-touch memory)."""
+    population_sweep: tuple[int, ...] = (1, 16, 256, 1024)
+    """population sizes N for the population sweep (one seed; empty: skip)."""
+    env_steps_per_update: int = 256
+    """replay ratio of the population sweep: one learner update per this many env steps."""
+    population_steps: int = 409_600
+    """environment steps per population run (rounded up to whole adaptation blocks)."""
+    evaluation: bool = True
+    """time one evaluation against training (needs param among --explorations and --eval-every = --total-steps)."""
+    evaluation_run_steps: int = 0
+    """env steps per seed of the run whose evaluation share is reported, training time scaled linearly
+    from the comparison's (0: --total-steps; e.g. 300000 for a locomotion run timed on a short one)."""
+    resumable: bool = True
+    """time the chunked runner of scripts/train.py (with and without checkpoints) against the fused program."""
+    physics_backends: tuple[str, ...] = ()
+    """brax envs only: time the environment alone (uniform random actions, no learner) under each of
+    these physics pipelines (positional, generalized, spring, mjx); empty: skip."""
+    physics_envs: tuple[int, ...] = (1, 64)
+    """numbers of vmapped envs for the physics measurement."""
+    physics_steps: int = 1000
+    """steps per env in each physics measurement."""
+    devices: str = "all"
+    """devices to spread seeds over: 'all' or a count."""
+    compilation_cache: str = "off"
+    """folder of JAX's persistent compilation cache (default off, so compile times are cold compiles)."""
+    out: str = "runs/bench.json"
+    """JSON output path."""
+    markdown: str = ""
+    """also write the tables as Markdown to this path."""
+
+
+def _compile(config: DDPGConfig, num_seeds: int, mesh) -> tuple:
+    return compile_sharded(config, (jax.random.split(jax.random.key(0), num_seeds),), mesh)
+
+
+def _memory_mb(compiled) -> float | None:
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return None
+    total = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    return total / 2**20
+
+
+def _device_peak_mb() -> float | None:
+    stats = jax.devices()[0].memory_stats()
+    return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
+
+
+def _row(
+    config: DDPGConfig, num_seeds: int, seconds: float, compile_seconds: float, compiled, mesh, label=None, **extra
+) -> dict:
+    row = {
+        "exploration": label or config.exploration,
+        "devices": mesh.size,
+        "num_seeds": num_seeds,
+        "num_envs": config.num_envs,
+        "updates_per_step": config.updates_per_step,
+        "total_steps": config.total_steps,
+        "eval_every": config.eval_every,
+        "env_steps_per_second": num_seeds * config.total_steps / seconds,
+        "updates_per_second": num_seeds * config.num_updates / seconds,
+        "compile_seconds": compile_seconds,
+        "run_seconds": seconds,
+        "xla_memory_mb": _memory_mb(compiled),
+        "device_peak_mb": _device_peak_mb(),
+        **extra,
+    }
+    print(
+        f"{row['exploration']:>15} devices={mesh.size} seeds={num_seeds:<4} N={config.num_envs:<5} "
+        f"{row['env_steps_per_second']:>10.0f} env-steps/s {row['updates_per_second']:>8.0f} updates/s"
+        f"  compile {compile_seconds:5.1f} s",
+        flush=True,
+    )
+    return row
+
+
+def _time(compiled, keys, rounds: int = 1) -> float:
+    """The fastest of ``rounds`` runs, in seconds."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*keys))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def compare(bench: Bench, mesh) -> list[dict]:
+    """Exploration strategies against the bare loop, interleaved rounds, best round kept."""
+    rows = []
+    for num_seeds in bench.seeds:
+        programs = {}
+        for name in bench.explorations:
+            config = compare_config(bench, name)
+            programs[name] = (config, *_compile(config, num_seeds, mesh))
+        best = {name: float("inf") for name in programs}
+        names = list(programs)
+        for round_ in range(bench.rounds):  # rotate the order so no program always runs first
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                _, compiled, keys, _ = programs[name]
+                best[name] = min(best[name], _time(compiled, keys))
+        for name, (config, compiled, _, compile_seconds) in programs.items():
+            rows.append(
+                _row(config, num_seeds, best[name], compile_seconds, compiled, mesh, label=name, sweep="compare")
+            )
+    return rows
+
+
+def compare_config(bench: Bench, name: str) -> DDPGConfig:
+    """The comparison's config for a strategy name; ``param/fresh`` (or ``param+gaussian/fresh``) is
+    parameter noise without the noise pool: a fresh draw at every resample."""
+    exploration, _, variant = name.partition("/")
+    if variant not in ("", "fresh"):
+        raise ValueError(f"explorations: unknown variant {variant!r} in {name!r}; only '/fresh' exists")
+    return DDPGConfig(
+        env=bench.env,
+        exploration=exploration,
+        total_steps=bench.total_steps,
+        noise_pool=variant != "fresh",
+        eval_every=bench.eval_every or None,
+    )
+
+
+def seed_sweep(bench: Bench, mesh) -> list[dict]:
+    """Aggregate throughput of the standard loop (param noise, 1 env) for growing seed counts,
+    on one device and (when the mesh has more) sharded over all of them."""
+    config = DDPGConfig(env=bench.env, total_steps=bench.sweep_steps, eval_every=bench.sweep_steps)
+    meshes = [parallel.batch_mesh(mesh.devices.flat[:1])] + ([mesh] if mesh.size > 1 else [])
+    rows = []
+    for sweep_mesh in meshes:
+        for num_seeds in bench.seed_sweep:
+            compiled, keys, compile_seconds = _compile(config, num_seeds, sweep_mesh)
+            seconds = _time(compiled, keys, bench.sweep_rounds)
+            rows.append(_row(config, num_seeds, seconds, compile_seconds, compiled, sweep_mesh, sweep="seeds"))
+    return rows
+
+
+def evaluation(bench: Bench, mesh, rows: list[dict]) -> list[dict]:
+    """One evaluation's time against training, at the largest of ``--seeds``.
+
+    The comparison's param run (one evaluation, at its end) gives the training time once that
+    evaluation is taken off; the share is what ``EVALUATIONS`` evaluations would add to a run of
+    ``--total-steps`` with the config's ``eval_episodes``.
+    """
+    param = next((r for r in rows if r["exploration"] == "param" and r["num_seeds"] == max(bench.seeds)), None)
+    if not bench.evaluation or not bench.seeds:
+        return []
+    if param is None or param["eval_every"] != param["total_steps"]:
+        print("evaluation: skipped (it needs param in --explorations and --eval-every equal to --total-steps)")
+        return []
+    config, num_seeds = compare_config(bench, "param"), param["num_seeds"]
+    env = envs.make(config.env, brax_backend=config.brax_backend)
+    actor = Actor(env.action_dim, config.hidden_sizes, config.layer_norm)
+
+    def episodes(key):
+        params = actor.init(key, jnp.zeros((1, env.obs_dim)))
+        return None, run_episodes(key, env, lambda obs: actor.apply(params, obs), config.eval_episodes).returns
+
+    program = parallel.sharded_vmap(episodes, mesh)
+    padded = parallel.prepare((jax.random.split(jax.random.key(0), num_seeds),), mesh)
+    start = time.perf_counter()
+    compiled = program.jitted.lower(*padded).compile()
+    compile_seconds = time.perf_counter() - start
+    seconds = _time(compiled, padded, bench.sweep_rounds)
+    run_steps = bench.evaluation_run_steps or config.total_steps
+    training = (param["run_seconds"] - seconds) * run_steps / config.total_steps
+    share = EVALUATIONS * seconds / (EVALUATIONS * seconds + training)
+    print(
+        f"evaluation: {seconds:.2f} s for {config.eval_episodes} episodes × {num_seeds} seeds, training "
+        f"{training:.2f} s for {run_steps} steps: {EVALUATIONS} evaluations = {share:.0%} of such a run",
+        flush=True,
+    )
+    return [
+        {
+            "sweep": "evaluation",
+            "exploration": "param",
+            "devices": mesh.size,
+            "num_seeds": num_seeds,
+            "num_envs": config.eval_episodes,
+            "updates_per_step": 0.0,
+            "total_steps": env.max_steps * config.eval_episodes,
+            "env_steps_per_second": num_seeds * env.max_steps * config.eval_episodes / seconds,
+            "updates_per_second": 0.0,
+            "compile_seconds": compile_seconds,
+            "run_seconds": seconds,
+            "training_seconds": training,
+            "evaluation_share": share,
+            "evaluation_run_steps": run_steps,
+            "xla_memory_mb": _memory_mb(compiled),
+            "device_peak_mb": _device_peak_mb(),
+        }
+    ]
+
+
+def _rollout(reset, step, action_dim: int, num_envs: int, steps: int):
+    """A jitted ``key -> states`` running ``num_envs`` envs for ``steps`` uniform random actions;
+    ``reset(key) -> state``, ``step(key, state, action) -> state`` for one env."""
+
+    def run(key):
+        state = jax.vmap(reset)(jax.random.split(key, num_envs))
+
+        def body(state, key):
+            act_key, step_key = jax.random.split(key)
+            actions = jax.random.uniform(act_key, (num_envs, action_dim), minval=-1.0, maxval=1.0)
+            return jax.vmap(step)(jax.random.split(step_key, num_envs), state, actions), None
+
+        return jax.lax.scan(body, state, jax.random.split(key, steps))[0]
+
+    return jax.jit(run)
+
+
+def _physics_programs(task) -> dict:
+    """``label -> (reset, step)`` for one env: brax's own, and pn_jax's adapter around it."""
+    return {
+        "brax step": (task.env.reset, lambda key, state, action: task.env.step(state, action)),
+        "adapter": (lambda key: task.reset(key)[1], lambda key, state, action: task.step(key, state, action)[1]),
+    }
+
+
+def physics(bench: Bench) -> list[dict]:
+    """Env-steps/s of a brax env alone: brax's ``step``, and pn_jax's adapter (time limit + auto-reset)."""
+    if not bench.physics_backends:
+        return []
+    if not envs.brax_envs.is_brax(bench.env):
+        print(f"physics: skipped ({bench.env} is not a brax env)")
+        return []
+    rows = []
+    for backend in bench.physics_backends:
+        env = envs.make(bench.env, brax_backend=backend)
+        programs = _physics_programs(env.env)
+        for num_envs in bench.physics_envs:
+            for label, (reset, step) in programs.items():
+                program = _rollout(reset, step, env.action_dim, num_envs, bench.physics_steps)
+                key = jax.random.key(0)
+                start = time.perf_counter()
+                compiled = program.lower(key).compile()
+                compile_seconds = time.perf_counter() - start
+                seconds = _time(compiled, (key,), bench.sweep_rounds)
+                sps = num_envs * bench.physics_steps / seconds
+                print(
+                    f"physics {backend:>11} {label:>9} N={num_envs:<4} {sps:>10.0f} env-steps/s  "
+                    f"compile {compile_seconds:5.1f} s",
+                    flush=True,
+                )
+                rows.append(
+                    {
+                        "sweep": "physics",
+                        "exploration": f"{backend} ({label})",
+                        "devices": 1,
+                        "num_seeds": 1,
+                        "num_envs": num_envs,
+                        "updates_per_step": 0.0,
+                        "total_steps": num_envs * bench.physics_steps,
+                        "env_steps_per_second": sps,
+                        "updates_per_second": 0.0,
+                        "compile_seconds": compile_seconds,
+                        "run_seconds": seconds,
+                        "xla_memory_mb": _memory_mb(compiled),
+                        "device_peak_mb": _device_peak_mb(),
+                    }
+                )
+    return rows
+
+
+def resumable(bench: Bench, mesh) -> list[dict]:
+    """The chunked runner (no checkpoints / a checkpoint at every evaluation) vs the fused program."""
+    if not bench.resumable or not bench.seeds:
+        return []
+    num_seeds = max(bench.seeds)
+    config = DDPGConfig(env=bench.env, total_steps=bench.total_steps)
+    keys = jax.random.split(jax.random.key(0), num_seeds)
+    compiled, padded, compile_seconds = _compile(config, num_seeds, mesh)
+    best = {"fused": float("inf"), "chunked": float("inf"), "chunked+checkpoints": float("inf")}
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = {
+            "fused": lambda i: _time(compiled, padded),
+            "chunked": lambda i: runner.run(config, keys, mesh=mesh).run_seconds,
+            "chunked+checkpoints": lambda i: (
+                runner.run(
+                    config, keys, mesh=mesh, checkpoint_dir=f"{tmp}/{i}", checkpoint_every=config.eval_every
+                ).run_seconds
+            ),
+        }
+        names = list(variants)
+        for round_ in range(bench.rounds):
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                best[name] = min(best[name], variants[name](round_))
+    return [
+        _row(config, num_seeds, best[name], compile_seconds, compiled, mesh, label=f"param ({name})", sweep="resumable")
+        for name in names
+    ]
+
+
+def population_config(bench: Bench, num_envs: int) -> DDPGConfig:
+    """One seed, ``num_envs`` perturbed actors, one update per ``env_steps_per_update`` env steps."""
+    ratio = num_envs / bench.env_steps_per_update
+    period, per_round = (1, round(ratio)) if ratio >= 1 else (round(1.0 / ratio), 1)
+    block = DDPGConfig.BASE_ADAPT_EVERY * period * num_envs
+    total = -(-bench.population_steps // block) * block
+    return DDPGConfig(
+        env=bench.env,
+        num_envs=num_envs,
+        updates_per_step=float(per_round) if ratio >= 1 else 1.0 / period,
+        total_steps=total,
+        eval_every=total,
+        adapt_every=DDPGConfig.BASE_ADAPT_EVERY,
+        learning_starts=-(-1024 // num_envs) * num_envs,
+    )
+
+
+def population_sweep(bench: Bench, mesh) -> list[dict]:
+    """One seed (so one device) with a growing population of perturbed actors."""
+    one = parallel.batch_mesh(mesh.devices.flat[:1])
+    rows = []
+    for num_envs in bench.population_sweep:
+        config = population_config(bench, num_envs)
+        compiled, keys, compile_seconds = _compile(config, 1, one)
+        seconds = _time(compiled, keys, bench.sweep_rounds)
+        rows.append(_row(config, 1, seconds, compile_seconds, compiled, one, sweep="population"))
+    return rows
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    """Human-readable ratios: strategy vs none at equal seeds, seed scaling, population vs 1 env."""
+    lines = []
+    compare_rows = {
+        (r["exploration"], r["num_seeds"]): r["env_steps_per_second"] for r in rows if r["sweep"] == "compare"
+    }
+    for (name, seeds), sps in compare_rows.items():
+        if name != "none" and ("none", seeds) in compare_rows:
+            lines.append(f"{name} / none at {seeds} seed(s): {sps / compare_rows[('none', seeds)]:.3f}")
+    sweep = [r for r in rows if r["sweep"] == "seeds"]
+    base = next((r for r in sweep if r["devices"] == 1 and r["num_seeds"] == 1), None)
+    for r in sweep:
+        if base and r is not base:
+            gain = r["env_steps_per_second"] / base["env_steps_per_second"]
+            lines.append(
+                f"{r['num_seeds']} seeds on {r['devices']} device(s) / 1 seed on 1 device, aggregate env-steps/s: "
+                f"{gain:.2f}x"
+            )
+    for r in (r for r in rows if r["sweep"] == "evaluation"):
+        lines.append(
+            f"{EVALUATIONS} evaluations of {r['num_envs']} episodes at {r['num_seeds']} seed(s): "
+            f"{r['evaluation_share']:.0%} of the run time"
+            + (f" at {r['evaluation_run_steps']:,} steps per seed" if "evaluation_run_steps" in r else "")
+        )
+    resumable_rows = {r["exploration"]: r["env_steps_per_second"] for r in rows if r["sweep"] == "resumable"}
+    for name, sps in resumable_rows.items():
+        if name != "param (fused)" and "param (fused)" in resumable_rows:
+            lines.append(f"{name} / param (fused), env-steps/s: {sps / resumable_rows['param (fused)']:.3f}")
+    physics_rows = {
+        (r["exploration"], r["num_envs"]): r["env_steps_per_second"] for r in rows if r["sweep"] == "physics"
+    }
+    for (name, num_envs), sps in physics_rows.items():
+        backend = name.removesuffix(" (adapter)")
+        if backend != name and (f"{backend} (brax step)", num_envs) in physics_rows:
+            bare = physics_rows[(f"{backend} (brax step)", num_envs)]
+            lines.append(f"physics {backend}, {num_envs} env(s): adapter / brax step {sps / bare:.3f}")
+    single = base
+    for r in (r for r in rows if r["sweep"] == "population" and r["num_envs"] > 1 and single):
+        gain = r["env_steps_per_second"] / single["env_steps_per_second"]
+        lines.append(
+            f"population N={r['num_envs']} (updates_per_step {r['updates_per_step']:g}) / "
+            f"N=1 with 1 update per step: {gain:.1f}x env-steps/s"
+        )
+    return lines
+
+
+def markdown(record: dict) -> str:
+    def mb(value):
+        return "–" if value is None else f"{value:.0f}"
+
+    lines = [
+        f"Device: {record['device']}; jax {record['jax_version']}.",
+        "",
+        "| sweep | exploration | devices | seeds | N | updates/step | env-steps/s | updates/s | compile s | XLA MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in record["results"]:
+        lines.append(
+            f"| {r['sweep']} | {r['exploration']} | {r['devices']} | {r['num_seeds']} | {r['num_envs']} "
+            f"| {r['updates_per_step']:g} | "
+            f"{r['env_steps_per_second']:,.0f} | {r['updates_per_second']:,.0f} | {r['compile_seconds']:.1f} | "
+            f"{mb(r['xla_memory_mb'])} |"
+        )
+    return "\n".join(lines + ["", *(f"- {line}" for line in record["ratios"])]) + "\n"
+
+
+def main(bench: Bench) -> None:
+    use_compilation_cache(bench.compilation_cache)
+    for name in bench.explorations:
+        guarded(lambda name=name: compare_config(bench, name))
+    for num_envs in bench.population_sweep:
+        guarded(lambda num_envs=num_envs: population_config(bench, num_envs))
+    if bench.physics_backends and envs.brax_envs.is_brax(bench.env):
+        for backend in bench.physics_backends:
+            guarded(lambda backend=backend: envs.make(bench.env, brax_backend=backend))
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(bench.devices)))
+    print(f"device: {device_name(mesh.size)}, jax {jax.__version__}", flush=True)
+    rows = compare(bench, mesh)
+    rows += evaluation(bench, mesh, rows) + resumable(bench, mesh) + seed_sweep(bench, mesh)
+    rows += population_sweep(bench, mesh) + physics(bench)
+    record = {
+        "device": device_name(mesh.size),
+        "jax_version": jax.__version__,
+        "config": dataclasses.asdict(bench),
+        "results": rows,
+        "ratios": ratios(rows),
+    }
+    print("\n".join(record["ratios"]))
+    os.makedirs(os.path.dirname(os.path.abspath(bench.out)), exist_ok=True)
+    with open(bench.out, "w") as f:
+        json.dump(record, f, indent=1)
+    if bench.markdown:
+        with open(bench.markdown, "w") as f:
+            f.write(markdown(record))
+    print(f"wrote {bench.out}")
+
+
+def cli(argv: list[str] | None = None) -> None:
+    main(parse(Bench, argv, (Bench,), __doc__))

@@ -1,0 +1,317 @@
+"""Helpers shared by the command-line programs: clean error exits, the output folder, the device
+description, the sharded run."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import sys
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jax
+import numpy as np
+import tyro
+
+from pn_jax import parallel
+
+T = TypeVar("T")
+
+BOOL_HELP = (
+    "Boolean flags: --flag alone or --flag True/False (also true/false, yes/no, on/off, 1/0); --no-flag is False."
+)
+TRUE_WORDS = ("true", "yes", "on", "1")
+FALSE_WORDS = ("false", "no", "off", "0")
+
+
+def default_cache_dir() -> str:
+    """``$JAX_COMPILATION_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/pn_jax/xla`` (``~/.cache/pn_jax/xla``)."""
+    if path := os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return path
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pn_jax", "xla")
+
+
+CACHE_HELP = (
+    "folder of JAX's persistent compilation cache: a rerun of a program compiled before loads it instead "
+    "of compiling (off: no cache)."
+)
+CACHE_MAX_BYTES = 4 * 2**30
+
+
+DISTRIBUTED_FIELDS = {
+    "coordinator": (
+        str | None,
+        None,
+        "HOST:PORT of process 0, to run over several processes (with --num-processes and --process-id; "
+        "every process gets the same other flags, and only process 0 writes).",
+    ),
+    "num_processes": (int, 1, "processes in a multi-process run."),
+    "process_id": (int, 0, "this process's rank in a multi-process run, 0 … num_processes − 1."),
+    "distributed": (bool, False, "join a multi-process run that JAX detects by itself (e.g. under SLURM)."),
+}
+"""``name: (type, default, help)`` of the multi-process flags, read by :func:`pn_jax.cli.start_distributed`
+before the program starts (sweep CLIs add them to their flags)."""
+
+
+def use_compilation_cache(path: str) -> None:
+    """Turns JAX's persistent compilation cache on in ``path`` (at most 4 GiB, least recently used
+    entries dropped first), or off for ``off`` / ``none`` / an empty string."""
+    if path.strip().lower() in ("", "off", "none"):
+        jax.config.update("jax_enable_compilation_cache", False)
+        return
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", os.path.abspath(os.path.expanduser(path)))
+    if "JAX_COMPILATION_CACHE_MAX_SIZE" not in os.environ:
+        jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+
+
+def bool_flags(*classes: type) -> set[str]:
+    """The ``--kebab-name`` of every ``bool`` field of these dataclasses."""
+    return {
+        "--" + name.replace("_", "-")
+        for cls in classes
+        for name, hint in typing.get_type_hints(cls).items()
+        if hint is bool
+    }
+
+
+def bool_args(argv: list[str] | None, *classes: type) -> list[str]:
+    """``argv`` with every boolean flag of ``classes`` in the one form the parser takes, ``--flag True``
+    or ``--flag False``: a bare ``--flag`` is True, ``--no-flag`` False, and ``--flag VALUE`` /
+    ``--flag=VALUE`` take true/false, yes/no, on/off, 1/0 in any case (other values reach the parser
+    unchanged, which names the choices)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    names, out, i = bool_flags(*classes), [], 0
+    words = {**dict.fromkeys(TRUE_WORDS, "True"), **dict.fromkeys(FALSE_WORDS, "False")}
+    while i < len(argv):
+        flag, inline, value = argv[i].partition("=")
+        if flag.startswith("--no-") and "--" + flag[5:] in names:
+            out += ["--" + flag[5:], "False"] if not inline else [argv[i]]  # (--no-flag=… is tyro's to refuse)
+        elif flag in names and inline:
+            out += [flag, words.get(value.lower(), value)]
+        elif flag in names and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            out += [flag, words.get(argv[i + 1].lower(), argv[i + 1])]
+            i += 1
+        elif flag in names:
+            out += [flag, "True"]
+        else:
+            out.append(argv[i])
+        i += 1
+    return out
+
+
+def plain(text: str) -> str:
+    """reStructuredText roles and literals as plain text for ``--help``: ``:class:`~a.B``` -> B, ````x```` -> x."""
+    text = re.sub(r":[a-z]+:`~?(?:[\w.]+\.)?([^`]+)`", r"\1", text)
+    return re.sub(r"``([^`]+)``", r"\1", text)
+
+
+def parse(target: Any, argv: list[str] | None, classes: tuple[type, ...], description: str, **kwargs) -> Any:
+    """``tyro.cli(target)`` on ``argv`` with the CLIs' shared conventions: booleans as in
+    :func:`bool_args`, no ``--flag/--no-flag`` pairs in the help, plain-text descriptions, and a bad
+    flag turned into a one-line error exit (tyro prints its own message for unknown flags).
+
+    ``kwargs`` go to ``tyro.cli`` (``config`` is added to, not replaced)."""
+    config = (tyro.conf.FlagConversionOff, *kwargs.pop("config", ()))
+    args = bool_args(argv, *classes)
+    description = f"{plain(description)}\n\n{BOOL_HELP}"
+    quiet = jax.distributed.is_initialized() and jax.process_index() != 0  # process 0 prints help and errors
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        with contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext():
+            return guarded(lambda: tyro.cli(target, args=args, config=config, description=description, **kwargs))
+
+
+def fail(message: str, code: int = 2, every_process: bool = False) -> None:
+    """Prints ``error: message`` to stderr and exits with ``code`` (no traceback). In a multi-process
+    run only process 0 prints, since every process gets the same flags and meets the same error;
+    ``every_process`` is for errors that depend on the process's own machine (e.g. its files), which
+    each process prints as ``error (process I): message``."""
+    if not jax.distributed.is_initialized():
+        print(f"error: {message}", file=sys.stderr)
+    elif jax.process_index() == 0 or every_process:
+        where = f" (process {jax.process_index()})" if every_process else ""
+        print(f"error{where}: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def claim_output_folder(out: str, overwrite: bool, *, sweep: bool = False, resumable: bool = False) -> None:
+    """Refuses an ``--out`` that already holds results, unless ``overwrite``.
+
+    A single run (``scripts/train.py``) looks at ``out`` itself; with ``overwrite`` its metrics
+    files and checkpoints are deleted first, so a stale checkpoint can never be resumed. A sweep
+    (ablate, reproduce, chain) also looks at the run folders up to two levels below ``out``; with
+    ``overwrite`` its files are replaced as they are written and nothing is deleted.
+    """
+    from pn_jax import checkpoint
+    from pn_jax.results import CHECKPOINT_DIR, clear_run, runs_in
+
+    found = runs_in(out, depth=2 if sweep else 0)
+    if found and not overwrite:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        has_checkpoint = resumable and checkpoint.steps(os.path.join(out, CHECKPOINT_DIR))
+        resume = f"continue it from its checkpoint with --resume {out}, " if has_checkpoint else ""
+        fail(
+            f"out: {out} already holds results ({shown}); "
+            f"{resume}pass --overwrite to replace them, or choose another --out"
+        )
+    if found and not sweep:
+        clear_run(out)
+
+
+def require_distributed_start(run: Any) -> None:
+    """Refuses multi-process flags that were parsed but not acted on: joining happens in the
+    ``pn-train`` / ``pn-ablate`` entry points, before anything starts JAX's backends."""
+    if (run.coordinator is not None or run.distributed) and not jax.distributed.is_initialized():
+        fail(
+            "coordinator: the multi-process flags take effect only through the pn-train / pn-ablate commands "
+            "(or scripts/train.py, scripts/ablate.py); from Python, call jax.distributed.initialize() first"
+        )
+
+
+def is_writer() -> bool:
+    """Whether this process writes outputs: process 0 of a multi-process run (or the only one)."""
+    return jax.process_index() == 0
+
+
+def on_writer(action: Callable[[], T]) -> T | None:
+    """Runs ``action`` on process 0 only; when it exits with an error there (:func:`fail`), every
+    process exits with the same code and only process 0 prints the message."""
+    if jax.process_count() == 1:
+        return action()
+    from jax.experimental import multihost_utils
+
+    result, code = None, 0
+    if is_writer():
+        try:
+            result = action()
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except Exception:  # not to leave the other processes waiting in the broadcast below
+            print(f"error: process 0 failed: {sys.exc_info()[1]!r}", file=sys.stderr)
+            code = 1
+    code = int(multihost_utils.broadcast_one_to_all(np.int32(code)))
+    if code:
+        raise SystemExit(code)
+    return result
+
+
+def program_name() -> str:
+    """How the user called this program: ``pn-train`` for an installed command, else ``argv[0]``
+    (e.g. ``scripts/train.py``)."""
+    name = os.path.basename(sys.argv[0])
+    return name if name.startswith("pn-") else sys.argv[0]
+
+
+def guarded(build: Callable[[], T]) -> T:
+    """Runs ``build`` and turns a configuration ``ValueError`` into a one-line error exit."""
+    try:
+        return build()
+    except ValueError as err:
+        fail(str(err))
+        raise  # unreachable
+
+
+def compile_sharded(config, args: tuple, mesh, progress_fn=None, build=None) -> tuple[Any, tuple, float]:
+    """Compiles ``make_train(config)`` vmapped over ``args`` (keys [, hparams]) and sharded on ``mesh``.
+
+    ``build(config, progress_fn) -> fn`` replaces ``make_train`` to compile a per-seed function
+    that also does other work; ``fn`` must return ``(state, outputs)`` like ``train``.
+
+    Returns:
+      ``(compiled program, its padded and sharded arguments, compile_seconds)``.
+    """
+    import time
+
+    from pn_jax import make_train
+
+    padded = parallel.prepare(args, mesh)
+    program = parallel.sharded_vmap((build or make_train)(config, progress_fn=progress_fn), mesh)
+    start = time.perf_counter()
+    compiled = program.jitted.lower(*padded).compile()
+    return compiled, padded, time.perf_counter() - start
+
+
+def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str, build=None) -> tuple[Any, float, float]:
+    """Compiles and runs ``make_train(config)`` vmapped over ``args`` (keys [, hparams]) on ``mesh``.
+
+    Returns:
+      ``(metrics with leading axis B, compile_seconds, run_seconds)``; padding is removed. With
+      ``build`` (see :func:`compile_sharded`), its function's ``outputs`` take the place of metrics.
+    """
+    import time
+
+    from pn_jax.progress import EvalProgress
+
+    batch = jax.tree.leaves(args)[0].shape[0]
+    padded_batch = parallel.padded_size(batch, mesh.size)
+    progress = EvalProgress(config.total_steps, padded_batch, desc=desc, disable=not show_progress)
+    # A host callback keeps a program out of JAX's persistent compilation cache: none without a bar.
+    compiled, padded, compile_seconds = compile_sharded(config, args, mesh, progress if show_progress else None, build)
+    progress.start()
+    start = time.perf_counter()
+    _, metrics = jax.block_until_ready(compiled(*padded))
+    metrics = parallel.gather(metrics)
+    run_seconds = time.perf_counter() - start
+    progress.close()
+    return parallel.unpad(metrics, batch), compile_seconds, run_seconds
+
+
+def run_record(config, metrics, seeds: list[int], mesh, compile_seconds: float, run_seconds: float) -> dict:
+    """The ``metrics.json`` record of ``metrics`` (leading axis: seeds) trained on ``mesh``."""
+    from pn_jax.results import metrics_dict
+
+    return metrics_dict(
+        config,
+        metrics,
+        seeds,
+        jax_version=jax.__version__,
+        device=device_name(mesh.size),
+        compile_seconds=compile_seconds,
+        run_seconds=run_seconds,
+    )
+
+
+def seed_keys(seeds: list[int]) -> jax.Array:
+    """One PRNG key per seed: ``jax.random.key(seed)``, stacked ``[S]``."""
+    return jax.vmap(jax.random.key)(jax.numpy.asarray(seeds, dtype=jax.numpy.uint32))
+
+
+def device_name(count: int | None = None) -> str:
+    """e.g. ``"cpu: 2 cores (AMD EPYC)"`` or ``"gpu: NVIDIA H100 80GB HBM3 x1"`` (``count`` devices used)."""
+    devices = jax.devices()[:count] if count else jax.devices()
+    kind = devices[0].device_kind
+    if devices[0].platform == "cpu":
+        model = ""
+        try:
+            with open("/proc/cpuinfo") as f:
+                model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+        except OSError:
+            pass
+        suffix = f", {len(devices)} XLA devices" if len(devices) > 1 else ""
+        name = f"cpu: {os.cpu_count()} cores ({model or kind}){suffix}"
+    else:
+        name = f"{devices[0].platform}: {kind} x{len(devices)}"
+    return name + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else "")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The attribute docstrings (the string literal under each field) of a dataclass's source."""
+    import ast
+    import inspect
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = after.value.value.strip()
+    return docs

@@ -1,0 +1,281 @@
+"""Train DDPG (or TD3, or DQN) with parameter-space or action-space noise for many seeds in one jitted program.
+
+Example: python scripts/train.py --env Pendulum-v1 --exploration param --num-seeds 8 --total-steps 20000
+--out runs/pendulum. Writes metrics.json, metrics.csv and returns.png into --out.
+DQN: python scripts/train.py --algo dqn --env CartPole-v1 --exploration param --out runs/cartpole.
+TD3 on brax (pip install -e ".[brax]"): python scripts/train.py --algo td3 --env brax/halfcheetah --out runs/cheetah.
+Checkpoints: add --checkpoint-every 5000 to keep OUT/checkpoints; after a crash or pre-emption,
+python scripts/train.py --resume OUT continues with exactly the numbers of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+
+import jax
+import tyro
+
+import pn_jax
+from pn_jax import DDPGConfig, DQNConfig, TD3Config, checkpoint, parallel, runner
+from pn_jax.cli.common import (
+    claim_output_folder,
+    default_cache_dir,
+    device_name,
+    fail,
+    guarded,
+    is_writer,
+    on_writer,
+    parse,
+    program_name,
+    require_distributed_start,
+    run_record,
+    seed_keys,
+    use_compilation_cache,
+)
+from pn_jax.progress import EvalProgress
+from pn_jax.results import CHECKPOINT_DIR, save_run, summarize
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """Run-level flags (the others are fields of the learner's config: DDPGConfig, TD3Config or DQNConfig)."""
+
+    num_seeds: int = 8
+    """seeds trained together in one jit(vmap(train)); seed k uses jax.random.key(seed + k)."""
+    seed: int = 0
+    """first seed."""
+    out: str | None = None
+    """output folder for metrics.json, metrics.csv, returns.png and checkpoints/ (an existing run there is
+    refused; default: runs/ALGO-ENV, e.g. runs/ddpg-pendulum-v1)."""
+    progress: bool = True
+    """show a progress bar (updated at evaluation points only)."""
+    devices: str = "all"
+    """devices to spread the seeds over: 'all' or a count (seeds are padded to a multiple)."""
+    checkpoint_every: int = 0
+    """env steps between checkpoints in OUT/checkpoints, a multiple of eval_every (0: none; the last two are kept)."""
+    resume: str | None = None
+    """continue the run in this folder from its latest checkpoint, with its config and seeds."""
+    overwrite: bool = False
+    """replace the outputs and checkpoints of a run already in --out instead of refusing."""
+    compilation_cache: str = default_cache_dir()
+    """folder of JAX's persistent compilation cache: a rerun of a program compiled before loads it
+    instead of compiling (off: no cache)."""
+    coordinator: str | None = None
+    """HOST:PORT of process 0, to train one run over several processes (with --num-processes and
+    --process-id; every process gets the same other flags, and only process 0 writes)."""
+    num_processes: int = 1
+    """processes in a multi-process run."""
+    process_id: int = 0
+    """this process's rank in a multi-process run, 0 … num_processes − 1."""
+    distributed: bool = False
+    """join a multi-process run that JAX detects by itself (e.g. under SLURM), instead of --coordinator."""
+
+
+def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) -> dict:
+    """Trains, writes the outputs, and returns the metrics.json record.
+
+    ``saved`` is the run description stored with the checkpoints of ``run.resume`` (read if None).
+    """
+    if run.num_seeds <= 0:
+        fail(f"num_seeds: must be a positive integer, got {run.num_seeds}")
+    require_distributed_start(run)
+    use_compilation_cache(run.compilation_cache)
+    if run.resume:
+        config, run, seeds = _resumed(config, run, saved)
+    else:
+        seeds = list(range(run.seed, run.seed + run.num_seeds))
+        run = dataclasses.replace(run, out=run.out or default_out(config))
+    guarded(lambda: runner.validate_checkpoint_every(run.checkpoint_every, config))
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices, len(seeds))))
+    if not run.resume:  # every flag is valid: only now may an existing run be refused or cleared
+        on_writer(lambda: claim_output_folder(run.out, run.overwrite, resumable=True))
+    algo = config.algo
+    meta = {
+        "algo": algo,
+        "config": dataclasses.asdict(config),
+        "seeds": seeds,
+        "checkpoint_every": run.checkpoint_every,
+        "pn_jax_version": pn_jax.__version__,
+        "device": device_name(mesh.size),
+        "num_processes": jax.process_count(),
+    }
+    progress = EvalProgress(
+        config.total_steps,
+        len(seeds),
+        desc=config.env,
+        disable=not run.progress or not is_writer(),
+    )
+    result = _resumable(
+        lambda: runner.run(
+            config,
+            seed_keys(seeds),
+            mesh=mesh,
+            checkpoint_dir=os.path.join(run.out, CHECKPOINT_DIR),
+            checkpoint_every=run.checkpoint_every,
+            resume=bool(run.resume),
+            meta=meta,
+            seeds=seeds,
+            progress_fn=progress,
+            on_start=progress.start,
+        )
+    )
+    progress.close()
+
+    record = run_record(config, result.metrics, seeds, mesh, result.compile_seconds, result.run_seconds)
+    if result.nonfinite:
+        record["stopped"] = {"step": result.steps, "reason": result.nonfinite}
+    if not is_writer():  # process 0 writes and reports for every process
+        if result.nonfinite:
+            raise SystemExit(1)
+        return record
+    paths = save_run(record, run.out)
+    print(summarize(record))
+    rate = record["env_steps_per_second"]
+    print(
+        f"compile {result.compile_seconds:.1f} s, run {result.run_seconds:.1f} s, "
+        f"{'–' if rate is None else f'{rate:.0f}'} env-steps/s over all {len(seeds)} seeds ({record['device']}); "
+        f"wrote {paths['metrics.json']}"
+    )
+    if result.nonfinite:
+        kept = (
+            f"the last good checkpoint is {result.checkpoint} (continue with --resume {run.out})"
+            if result.checkpoint
+            else (
+                "no checkpoint was kept (--checkpoint-every 0)"
+                if not run.checkpoint_every
+                else "no checkpoint had been written before it"
+            )
+        )
+        fail(f"{result.nonfinite}; the run stopped after env step {result.steps}, and {kept}", code=1)
+    return record
+
+
+def _resumable(train):
+    """Runs ``train``, turning a checkpoint problem (missing, corrupt, another run's) into an error exit."""
+    try:
+        return train()
+    except checkpoint.CheckpointError as err:
+        fail(f"resume: {err}")
+
+
+def _resumed(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None) -> tuple:
+    """The config, run flags and seeds of the run in ``run.resume``, checked against the flags given
+    (``config`` was parsed with the saved config as its defaults, so any difference was asked for)."""
+    if run.overwrite:
+        fail("overwrite: cannot be combined with --resume (resuming keeps the run)")
+    saved = saved if saved is not None else guarded(lambda: _read_saved(run.resume))
+    saved_config = guarded(lambda: config_from_saved(saved, run.resume))  # also checks seeds and cadence
+    for field in dataclasses.fields(config):
+        given, kept = getattr(config, field.name), getattr(saved_config, field.name)
+        if given != kept:
+            fail(
+                f"{field.name}: the run in {run.resume} has {kept!r}; a resumed run keeps its config, so drop this flag"
+            )
+    processes = saved.get("num_processes", 1)
+    if processes != jax.process_count():
+        fail(
+            f"resume: the run in {run.resume} was trained by {processes} process(es) and this is "
+            f"{jax.process_count()}; resume it with the same --num-processes"
+        )
+    seeds = [int(s) for s in saved["seeds"]]
+    for name, given, kept in (("num_seeds", run.num_seeds, len(seeds)), ("seed", run.seed, seeds[0])):
+        if given != getattr(DEFAULT_RUN, name) and given != kept:
+            fail(f"{name}: the run in {run.resume} has {kept}; a resumed run keeps its seeds, so drop this flag")
+    if run.out is not None and os.path.abspath(run.out) != os.path.abspath(run.resume):
+        fail(f"out: a resumed run writes into its own folder ({run.resume}); drop --out")
+    every = run.checkpoint_every or int(saved.get("checkpoint_every", 0))
+    return saved_config, dataclasses.replace(run, out=run.resume, checkpoint_every=every), seeds
+
+
+def _read_saved(out: str) -> dict:
+    """The run description stored with the latest checkpoint in ``out``."""
+    try:
+        return checkpoint.read_meta(os.path.join(out, CHECKPOINT_DIR))
+    except checkpoint.CheckpointError as err:
+        raise ValueError(f"resume: {err}") from None
+
+
+def config_from_saved(saved: dict, where: str) -> DDPGConfig | DQNConfig:
+    """The validated config stored with a run's checkpoints (``ValueError`` naming ``resume`` if unusable)."""
+    algo, config, seeds = saved.get("algo"), saved.get("config"), saved.get("seeds")
+    if not isinstance(algo, str) or algo not in ALGOS or not isinstance(config, dict):
+        raise ValueError(f"resume: the checkpoints in {where} name no usable algorithm and config")
+    if not (isinstance(seeds, list) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise ValueError(f"resume: the checkpoints in {where} hold no usable list of seeds")
+    every = saved.get("checkpoint_every", 0)
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        raise ValueError(f"resume: the checkpoints in {where} hold an unusable checkpoint_every ({every!r})")
+    try:
+        return ALGOS[algo](**config)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"resume: the config stored in {where} is unusable: {err}") from None
+
+
+DEFAULT_RUN = Run()
+
+
+def default_out(config: DDPGConfig | DQNConfig) -> str:
+    """``runs/<algo>-<env>``, lower case, ``/`` as ``-``: e.g. ``runs/td3-brax-halfcheetah``."""
+    return os.path.join("runs", f"{config.algo}-{config.env}".lower().replace("/", "-"))
+
+
+ALGOS = {"ddpg": DDPGConfig, "td3": TD3Config, "dqn": DQNConfig}
+
+
+def _parser(config: DDPGConfig | DQNConfig, run: Run = DEFAULT_RUN) -> Callable:
+    """A tyro entry point whose flags default to ``config``'s and ``run``'s values."""
+
+    def parse(config=config, run=run):
+        return config, run
+
+    parse.__annotations__ = {"config": type(config), "run": Run}
+    return parse
+
+
+def take_flag(argv: list[str], flag: str, remove: bool) -> tuple[str | None, list[str]]:
+    """The value of ``flag VALUE`` or ``flag=VALUE`` in ``argv`` (None if absent), and ``argv``
+    without it when ``remove``."""
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == flag or arg.startswith(flag + "="):
+            inline = "=" in arg
+            value = arg.partition("=")[2] if inline else (argv[i + 1] if i + 1 < len(argv) else "")
+            if remove:
+                del argv[i : i + (1 if inline else 2)]
+            return value, argv
+    return None, argv
+
+
+def split_algo(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Takes ``--algo NAME`` out of ``argv`` (None if absent); the rest are the config's and run's flags."""
+    algo, argv = take_flag(argv, "--algo", remove=True)
+    if algo is not None and algo not in ALGOS:
+        fail(f"algo: unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+    return algo, argv
+
+
+def cli(argv: list[str] | None = None) -> None:
+    algo, args = split_algo(sys.argv[1:] if argv is None else argv)
+    resume, _ = take_flag(args, "--resume", remove=False)
+    saved = None
+    if resume is not None:
+        try:  # (each process reads its own copy: the folder must be on a filesystem they share)
+            saved = _read_saved(resume)
+        except ValueError as err:
+            fail(str(err), every_process=True)
+        if algo is not None and algo != saved.get("algo"):  # (a str, or None when --algo is absent)
+            fail(f"algo: the run in {resume} is {saved.get('algo')!r}; drop --algo when resuming")
+        algo = saved.get("algo")
+        if not isinstance(algo, str) or algo not in ALGOS:
+            fail(f"resume: the checkpoints in {resume} name no known algorithm ({algo!r})")
+    algo = algo or "ddpg"
+    defaults = guarded(lambda: config_from_saved(saved, resume)) if saved else ALGOS[algo]().cli_defaults()
+    description = f"{__doc__}\n--algo {{ddpg,td3,dqn}} picks the learner (default ddpg); these are the {algo} flags."
+    prog = program_name() + ("" if algo == "ddpg" else f" --algo {algo}")
+    config, run = parse(
+        _parser(defaults), args, (type(defaults), Run), description, config=(tyro.conf.OmitArgPrefixes,), prog=prog
+    )
+    main(config, run, saved)

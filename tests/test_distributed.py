@@ -1,0 +1,143 @@
+"""One run over two processes on this machine (``jax.distributed``, gloo CPU collectives): the same
+metrics as one process, only process 0 writes, and a killed peer stops the other with an error."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, TINY, flags_of
+
+from pn_jax import checkpoint
+
+FLAGS = [*flags_of({**TINY, "total_steps": 600}), "--num-seeds", "4", "--seed", "3", "--progress", "False"]
+TIMINGS = ("compile_seconds", "run_seconds", "env_steps_per_second", "device")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """``scripts/train.py`` in a new process, its output in files (a pipe left undrained can block it)."""
+
+    def __init__(self, args: list[str], devices: int, logs):
+        env = dict(os.environ, JAX_NUM_CPU_DEVICES=str(devices), PYTHONUNBUFFERED="1")
+        self.out, self.err = logs.with_suffix(".out"), logs.with_suffix(".err")
+        command = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), *args]
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err)
+
+    def wait(self, timeout: float = 400) -> tuple[int, str, str]:
+        """Exit code, stdout and stderr."""
+        code = self.popen.wait(timeout=timeout)
+        return code, self.out.read_text(), self.err.read_text()
+
+
+def _two_processes(args: list[str], logs) -> list[Process]:
+    coordinator = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
+    return [Process([*args, *coordinator, "--process-id", str(i)], 1, logs / f"process{i}") for i in (0, 1)]
+
+
+def _numbers(out) -> dict:
+    record = json.loads((out / "metrics.json").read_text())
+    return {key: value for key, value in record.items() if key not in TIMINGS}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """4 seeds over 2 processes × 1 device, and over 1 process × 2 devices: each device runs 2 seeds."""
+    base = tmp_path_factory.mktemp("distributed")
+    two = _two_processes([*FLAGS, "--checkpoint-every", "300", "--out", str(base / "two")], base)
+    one = Process([*FLAGS, "--out", str(base / "one")], 2, base / "single")
+    outputs = [p.wait() for p in (*two, one)]
+    for code, _, err in outputs:
+        assert code == 0, err[-3000:]
+    return base, [(out, err) for _, out, err in outputs]
+
+
+def test_a_two_process_run_resumes_with_two_processes(runs, tmp_path):
+    base, _ = runs
+    shutil.copytree(base / "two", tmp_path / "two")
+    shutil.rmtree(tmp_path / "two" / "checkpoints" / "600")  # as if stopped after step 300
+    (tmp_path / "two" / "metrics.json").unlink()
+    resumed = [p.wait() for p in _two_processes(["--resume", str(tmp_path / "two"), "--progress", "False"], tmp_path)]
+    assert [code for code, _, _ in resumed] == [0, 0], resumed[0][2][-3000:]
+    assert _numbers(tmp_path / "two") == _numbers(base / "two")
+
+
+def test_two_processes_give_the_single_process_metrics_bit_for_bit(runs):
+    base, _ = runs
+    two, one = _numbers(base / "two"), _numbers(base / "one")
+    assert two["seeds"] == [3, 4, 5, 6] and len(two["eval"]["return"][0]) == 4
+    assert two == one  # same seeds on the same per-device shapes: every number identical
+    device = json.loads((base / "two" / "metrics.json").read_text())["device"]
+    assert device.endswith("2 XLA devices in 2 processes"), device
+
+
+def test_only_process_0_writes_and_reports(runs):
+    base, ((out0, _), (out1, err1), _) = runs
+    written = sorted(p.name for p in (base / "two").iterdir())
+    assert written == ["checkpoints", "metrics.csv", "metrics.json", "returns.png"]
+    assert sorted(p.name for p in (base / "two" / "checkpoints").iterdir()) == ["300", "600"]
+    assert "wrote" in out0 and "final eval return" in out0
+    assert "wrote" not in out1 and "final eval" not in out1 and "error:" not in err1
+
+
+def test_a_bad_flag_is_reported_once_and_stops_every_process(tmp_path):
+    done = [p.wait(200) for p in _two_processes([*FLAGS, "--out", str(tmp_path / "run"), "--devices", "3"], tmp_path)]
+    errors = [err for _, _, err in done]
+    assert [code for code, _, _ in done] == [2, 2]
+    assert "error: devices: asked for 3 but only 2 cpu device(s) exist" in errors[0]
+    assert "error:" not in errors[1]
+
+
+def test_resuming_with_another_process_count_is_refused_naming_it(tmp_path, capsys):
+    from pn_jax import DDPGConfig
+    from pn_jax.cli import train
+
+    config = DDPGConfig(**TINY)
+    saved = {"algo": "ddpg", "config": dataclasses.asdict(config), "seeds": [0, 1], "num_processes": 2}
+    with pytest.raises(SystemExit):
+        train._resumed(config, train.Run(resume=str(tmp_path)), saved)
+    err = capsys.readouterr().err
+    assert f"resume: the run in {tmp_path} was trained by 2 process(es) and this is 1" in err
+    assert "same --num-processes" in err
+
+
+def test_multi_process_flags_outside_the_commands_are_refused_not_ignored(capsys, tmp_path):
+    from pn_jax.cli import train
+
+    with pytest.raises(SystemExit) as exit_info:
+        train.cli([*FLAGS, "--out", str(tmp_path), "--coordinator", "127.0.0.1:1", "--num-processes", "2"])
+    assert exit_info.value.code == 2
+    assert "multi-process flags take effect only through the pn-train / pn-ablate" in capsys.readouterr().err
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_killed_peer_stops_the_other_process_with_an_error(tmp_path):
+    out = tmp_path / "run"
+    flags = [*flags_of({**TINY, "total_steps": 300_000, "eval_every": 150}), "--checkpoint-every", "150"]
+    processes = _two_processes([*flags, "--out", str(out), "--progress", "False"], tmp_path)
+    deadline = time.monotonic() + 300
+    while not checkpoint.steps(str(out / "checkpoints")):  # both joined and trained a chunk together
+        assert processes[0].popen.poll() is None, processes[0].err.read_text()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.2)
+    processes[1].popen.send_signal(signal.SIGKILL)
+    processes[1].wait(60)
+    start = time.monotonic()
+    code, _, err = processes[0].wait(120)  # not a hang: the survivor stops after the heartbeat timeout
+    assert code != 0 and time.monotonic() - start < 90, err[-3000:]
+    assert "stopped sending heartbeats" in err or "another task died" in err, err[-3000:]
+    assert not (out / "metrics.json").exists()

@@ -167,10 +167,16 @@ def steps(directory: str) -> list[int]:
     """The env steps of the checkpoints in ``directory``, oldest first (``[]`` if none): orbax's
     completed steps that hold this format's metadata or an older version's ``meta.json`` (so that an
     older checkpoint is named as such, not skipped)."""
-    if not os.path.isdir(directory):
-        return []
-    with _manager(directory, read_only=True) as manager:
-        found = manager.all_steps()
+    for attempt in range(3):  # a running save may delete an old step while orbax lists them
+        if not os.path.isdir(directory):
+            return []
+        try:
+            with _manager(directory, read_only=True) as manager:
+                found = manager.all_steps()
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
     return sorted(
         step
         for step in found

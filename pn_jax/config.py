@@ -138,8 +138,8 @@ class DDPGConfig(_Schedule):
     buffer_size: int = 100_000
     """replay capacity in transitions."""
     learning_starts: int | None = None
-    """uniform random actions and no updates for this many steps (default: 1000, or half the run if
-    that is shorter)."""
+    """uniform random actions and no updates for this many steps (default: 1000; half the run when the
+    run is at most 1000 steps)."""
     actor_lr: float = 1e-3
     """actor Adam learning rate."""
     critic_lr: float = 1e-3
@@ -263,8 +263,8 @@ class DQNConfig(_Schedule):
     buffer_size: int = 50_000
     """replay capacity in transitions."""
     learning_starts: int | None = None
-    """uniform random actions and no updates for this many steps (default: 5000, or half the run if
-    that is shorter)."""
+    """uniform random actions and no updates for this many steps (default: 5000; half the run when the
+    run is at most 5000 steps)."""
     lr: float = 1e-4
     """Adam learning rate (gradients clipped to global norm 10)."""
     anneal_lr: bool = True

@@ -169,8 +169,10 @@ def _cast(cls: type, name: str, text: str) -> object:
     """What tyro would make of ``text`` for field ``name`` (the text itself if it cannot)."""
     hint = typing.get_type_hints(cls)[name]
     try:
-        if hint is bool:
-            return {"True": True, "False": False}[text]
+        if hint is bool:  # the commands' spellings (pn_jax.cli.common.bool_args)
+            from pn_jax.cli.common import FALSE_WORDS, TRUE_WORDS
+
+            return {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}[text.lower()]
         return hint(text)
     except (KeyError, TypeError, ValueError):
         return text

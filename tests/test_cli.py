@@ -76,6 +76,7 @@ def test_train_writes_metrics_csv_and_figure(root, tmp_path):
         (["--no-overwrite"], ["--overwrite", "False"]),
         (["--overwrite", "-h"], ["--overwrite", "True", "-h"]),
         (["--overwrite", "maybe"], ["--overwrite", "maybe"]),  # left for the parser to refuse
+        (["--overwrite", "-"], ["--overwrite", "-"]),  # a value (refused by the parser), not a flag
         (["--no-overwrite=1"], ["--no-overwrite=1"]),
         (["--seed", "1"], ["--seed", "1"]),
     ],

@@ -92,7 +92,7 @@ def bool_args(argv: list[str] | None, *classes: type) -> list[str]:
             out += ["--" + flag[5:], "False"] if not inline else [argv[i]]  # (--no-flag=… is tyro's to refuse)
         elif flag in names and inline:
             out += [flag, words.get(value.lower(), value)]
-        elif flag in names and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+        elif flag in names and i + 1 < len(argv) and not re.match(r"--?[A-Za-z]", argv[i + 1]):
             out += [flag, words.get(argv[i + 1].lower(), argv[i + 1])]
             i += 1
         elif flag in names:
@@ -106,7 +106,7 @@ def bool_args(argv: list[str] | None, *classes: type) -> list[str]:
 def plain(text: str) -> str:
     """reStructuredText roles and literals as plain text for ``--help``: ``:class:`~a.B``` -> B, ````x```` -> x."""
     text = re.sub(r":[a-z]+:`~?(?:[\w.]+\.)?([^`]+)`", r"\1", text)
-    return re.sub(r"``([^`]+)``", r"\1", text)
+    return re.sub(r"`{1,2}([^`]+)`{1,2}", r"\1", text)
 
 
 def parse(target: Any, argv: list[str] | None, classes: tuple[type, ...], description: str, **kwargs) -> Any:
@@ -116,6 +116,7 @@ def parse(target: Any, argv: list[str] | None, classes: tuple[type, ...], descri
 
     ``kwargs`` go to ``tyro.cli`` (``config`` is added to, not replaced)."""
     config = (tyro.conf.FlagConversionOff, *kwargs.pop("config", ()))
+    kwargs.setdefault("prog", program_name())
     args = bool_args(argv, *classes)
     description = f"{plain(description)}\n\n{BOOL_HELP}"
     quiet = jax.distributed.is_initialized() and jax.process_index() != 0  # process 0 prints help and errors

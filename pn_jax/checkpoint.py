@@ -30,11 +30,8 @@ messages). :func:`restore` refuses a checkpoint whose config digest or keys diff
 resuming run's, naming the fields (or seeds) that differ; the seed numbers themselves are labels
 and may differ where the keys agree.
 
-Older checkpoints. Those written before this layout (``DIR/<step>/meta.json`` beside ``arrays/``:
-format 1, which recorded no identity, and format 2) are refused with an error saying so; resume
-them with the version that wrote them, or start the run again. (Format 1's arrays cannot be told
-apart from another run's, and guessing its identity from the caller's free-form description would
-accept exactly the foreign checkpoints the identity check exists to catch.)
+Older checkpoints (``DIR/<step>/meta.json`` beside ``arrays/``: formats 1, without an identity,
+and 2) are refused with an error saying so: resume them with the version that wrote them.
 
 Usage::
 
@@ -164,9 +161,8 @@ def save(directory: str, ckpt: Checkpoint, keep: int = 2) -> str:
 
 
 def steps(directory: str) -> list[int]:
-    """The env steps of the checkpoints in ``directory``, oldest first (``[]`` if none): orbax's
-    completed steps that hold this format's metadata or an older version's ``meta.json`` (so that an
-    older checkpoint is named as such, not skipped)."""
+    """The env steps of the checkpoints in ``directory``, oldest first: orbax's completed steps that
+    hold metadata (this format's, or an older one's to be refused as such)."""
     for attempt in range(3):  # a running save may delete an old step while orbax lists them
         if not os.path.isdir(directory):
             return []

@@ -14,11 +14,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import Annotated
 
 import numpy as np
+import tyro
 
 from pn_jax import DQNConfig, parallel
 from pn_jax.cli.common import (
+    CACHE_HELP,
     claim_output_folder,
     default_cache_dir,
     fail,
@@ -55,9 +58,7 @@ class Chain:
     """show a progress bar per run."""
     overwrite: bool = False
     """write into an --out that already holds results, replacing files of the same name."""
-    compilation_cache: str = default_cache_dir()
-    """folder of JAX's persistent compilation cache: a rerun of a program compiled before loads it
-    instead of compiling (off: no cache)."""
+    compilation_cache: Annotated[str, tyro.conf.arg(help=CACHE_HELP)] = default_cache_dir()
 
 
 def chain_config(size: int, exploration: str, episodes: int) -> DQNConfig:

@@ -23,14 +23,16 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import jax
 import numpy as np
+import tyro
 
 from pn_jax import DDPGConfig, TD3Config, make_train, parallel
 from pn_jax import envs as envs_lib
 from pn_jax.cli.common import (
+    CACHE_HELP,
     claim_output_folder,
     default_cache_dir,
     fail,
@@ -131,9 +133,7 @@ class Locomotion:
     """train nothing: redraw the tables and figures from the metrics.json files already in --out."""
     overwrite: bool = False
     """train into an --out that already holds results, replacing files of the same name."""
-    compilation_cache: str = default_cache_dir()
-    """folder of JAX's persistent compilation cache: a rerun of a program compiled before loads it
-    instead of compiling (off: no cache)."""
+    compilation_cache: Annotated[str, tyro.conf.arg(help=CACHE_HELP)] = default_cache_dir()
 
 
 def quick_args(args: Locomotion) -> tuple[Locomotion, Task]:

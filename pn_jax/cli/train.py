@@ -14,6 +14,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable
+from typing import Annotated
 
 import jax
 import tyro
@@ -21,6 +22,7 @@ import tyro
 import pn_jax
 from pn_jax import DDPGConfig, DQNConfig, TD3Config, checkpoint, parallel, runner
 from pn_jax.cli.common import (
+    CACHE_HELP,
     claim_output_folder,
     default_cache_dir,
     device_name,
@@ -60,9 +62,7 @@ class Run:
     """continue the run in this folder from its latest checkpoint, with its config and seeds."""
     overwrite: bool = False
     """replace the outputs and checkpoints of a run already in --out instead of refusing."""
-    compilation_cache: str = default_cache_dir()
-    """folder of JAX's persistent compilation cache: a rerun of a program compiled before loads it
-    instead of compiling (off: no cache)."""
+    compilation_cache: Annotated[str, tyro.conf.arg(help=CACHE_HELP)] = default_cache_dir()
     coordinator: str | None = None
     """HOST:PORT of process 0, to train one run over several processes (with --num-processes and
     --process-id; every process gets the same other flags, and only process 0 writes)."""

@@ -48,6 +48,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import typing
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -223,10 +224,30 @@ def restore(directory: str, state_like: Any, step: int | None = None, *, identit
     except CheckpointError as err:
         raise CheckpointError(f"checkpoint {path} is corrupt: {err}") from None
     except Exception as err:  # orbax / tensorstore raise many kinds on files they cannot read
+        _drop_late_read_callbacks()
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated (unreadable): {_one_line(err)}") from None
     state = _unflatten(state_like, state_arrays, meta["leaves"]["state"])
     log = _log_like(meta["leaves"]["log"], log_arrays)
     return Checkpoint(meta["step"], meta["chunk"], state, log, meta["run"], meta["identity"])
+
+
+def _drop_late_read_callbacks() -> None:
+    """After a failed read, the reads still in flight finish on the event loop orbax has already
+    closed, and each would print an ignored ``RuntimeError: Event loop is closed`` traceback after
+    the clear error: those alone are dropped, i.e. that error raised where native code (tensorstore's
+    threads) called ``loop.call_soon_threadsafe``; any other unraisable exception reaches the old hook."""
+    previous = sys.unraisablehook
+    if getattr(previous, "drops_late_read_callbacks", False):
+        return
+
+    def hook(unraisable) -> None:
+        error, trace = unraisable.exc_value, unraisable.exc_traceback
+        from_native = trace is not None and trace.tb_frame.f_code.co_name == "call_soon_threadsafe"  # no Python caller
+        if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed" and from_native):
+            previous(unraisable)
+
+    hook.drops_late_read_callbacks = True
+    sys.unraisablehook = hook
 
 
 @contextlib.contextmanager
@@ -281,28 +302,27 @@ def _pick_step(directory: str, step: int | None) -> int:
 
 def _read_meta(directory: str, step: int) -> dict:
     path = os.path.join(directory, str(step))
-    if os.path.isfile(os.path.join(path, "meta.json")):  # the layout before orbax's CheckpointManager
-        raise CheckpointError(
-            f"checkpoint {path} was written by an older version of pn_jax (checkpoint format 1 or 2, before "
-            "this layout); resume it with the version that wrote it, or start the run again"
+
+    def older(version: Any) -> CheckpointError:
+        return CheckpointError(
+            f"checkpoint {path} was written by an older version of pn_jax (checkpoint format {version}); "
+            "resume it with the version that wrote it, or start the run again"
         )
+
+    if os.path.isfile(os.path.join(path, "meta.json")):  # the layout before orbax's CheckpointManager
+        raise older("1 or 2, before this layout")
     try:
         with open(os.path.join(path, *_META)) as f:
             meta = json.load(f)
     except (OSError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {_one_line(err)}") from None
     if isinstance(meta, dict) and meta.get("format") in (1, 2):
-        raise CheckpointError(
-            f"checkpoint {path} was written by an older version of pn_jax (checkpoint format {meta['format']}); "
-            "resume it with the version that wrote it, or start the run again"
-        )
+        raise older(meta["format"])
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(f"checkpoint {path} has format {found!r}, expected {FORMAT_VERSION}")
     if meta.get("digest") != _meta_digest(meta):
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt: its metadata differs from what was written (digest mismatch)"
-        )
+        raise CheckpointError(f"checkpoint {path} is corrupt: its metadata was altered (digest mismatch)")
     problem = _schema_problem(meta)
     if problem:
         raise CheckpointError(f"checkpoint {path} is corrupt: its metadata {problem}")
@@ -404,90 +424,72 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _uint(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+_LEAF = (str, [_uint], str)  # path, shape, dtype
+_METADATA = {  # the shape of what save() writes: dict keys, [item] lists, (fixed) lists, types, predicates
+    "step": _uint,
+    "chunk": _uint,
+    "run": dict,
+    "identity": {
+        "config_class": str,
+        "config": dict,
+        "hparams": lambda x: x is None or isinstance(x, dict),
+        "config_digest": str,
+        "keys": {"impl": str, "data": [[_uint]]},
+        "seeds": [lambda x: isinstance(x, int) and not isinstance(x, bool)],
+    },
+    "leaves": {"state": [_LEAF], "log": [_LEAF]},
+    "digests": {"state": [str], "log": [str]},
+}
+
+
+def _fits(value: Any, spec: Any) -> bool:
+    if isinstance(spec, dict):
+        return isinstance(value, dict) and all(k in value and _fits(value[k], s) for k, s in spec.items())
+    if isinstance(spec, list):
+        return isinstance(value, list) and all(_fits(v, spec[0]) for v in value)
+    if isinstance(spec, tuple):
+        return isinstance(value, list) and len(value) == len(spec) and all(map(_fits, value, spec))
+    return isinstance(value, spec) if isinstance(spec, type) else spec(value)
+
+
 def _schema_problem(meta: dict) -> str | None:
     """What in parsed metadata does not have the shape :func:`save` writes (None if all does)."""
-
-    def is_int(x) -> bool:
-        return isinstance(x, int) and not isinstance(x, bool) and x >= 0
-
-    def is_leaf(x) -> bool:
-        return (
-            isinstance(x, list)
-            and len(x) == 3
-            and isinstance(x[0], str)
-            and isinstance(x[1], list)
-            and all(is_int(d) for d in x[1])
-            and isinstance(x[2], str)
-        )
-
-    def is_digests(x, part: str) -> bool:
-        leaves = leaves_ok and len(meta["leaves"][part])
-        return isinstance(x, list) and len(x) == leaves and all(isinstance(d, str) for d in x)
-
-    def is_identity(x) -> bool:
-        if not (isinstance(x, dict) and isinstance(x.get("keys"), dict) and isinstance(x.get("seeds"), list)):
-            return False
-        keys, seeds = x["keys"], x["seeds"]
-        return (
-            isinstance(x.get("config_class"), str)
-            and isinstance(x.get("config"), dict)
-            and "hparams" in x
-            and (x["hparams"] is None or isinstance(x["hparams"], dict))
-            and isinstance(x.get("config_digest"), str)
-            and isinstance(keys.get("impl"), str)
-            and isinstance(keys.get("data"), list)
-            and all(isinstance(k, list) and all(map(is_int, k)) for k in keys["data"])
-            and len(seeds) == len(keys["data"])
-            and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-        )
-
-    leaves = meta.get("leaves")
-    leaves_ok = isinstance(leaves, dict) and all(
-        isinstance(leaves.get(k), list) and all(map(is_leaf, leaves[k])) for k in ("state", "log")
-    )
-    digests = meta.get("digests")
-    checks = {
-        "step": is_int(meta.get("step")),
-        "chunk": is_int(meta.get("chunk")),
-        "run": isinstance(meta.get("run"), dict),
-        "identity": is_identity(meta.get("identity")),
-        "leaves": leaves_ok,
-        "digests": leaves_ok
-        and isinstance(digests, dict)
-        and all(is_digests(digests.get(k), k) for k in ("state", "log")),
-    }
-    bad = [name for name, ok in checks.items() if not ok]
+    bad = [name for name, spec in _METADATA.items() if not _fits(meta.get(name), spec)]
+    if not bad and any(len(meta["digests"][k]) != len(meta["leaves"][k]) for k in ("state", "log")):
+        bad.append("digests")
+    if not bad and len(meta["identity"]["seeds"]) != len(meta["identity"]["keys"]["data"]):
+        bad.append("identity")
     return f"has a missing or malformed {', '.join(bad)}" if bad else None
 
 
 def _flatten(tree: Any) -> tuple[list[np.ndarray], list[list]]:
-    """Host arrays of ``tree``'s leaves (PRNG keys as their uint32 data) and ``[path, shape, dtype]`` each."""
-    arrays, info = [], []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        dtype = _dtype_name(leaf)
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-            leaf = jax.random.key_data(leaf)
-        arrays.append(np.asarray(leaf))
-        info.append([jax.tree_util.keystr(path), list(np.shape(arrays[-1])), dtype])
-    return arrays, info
+    """Host arrays of ``tree``'s leaves (PRNG keys as their uint32 data), and :func:`_describe` of it."""
+    arrays = [np.asarray(jax.random.key_data(x) if _is_key(x) else x) for x in jax.tree.leaves(tree)]
+    return arrays, _describe(tree)
 
 
 def _describe(tree: Any) -> list[list]:
-    """What :func:`_flatten` would record for ``tree`` (arrays or shape structs)."""
+    """``[path, shape, dtype]`` of each leaf of ``tree`` (arrays or shape structs) as stored."""
     info = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         shape = list(leaf.shape)
-        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        if _is_key(leaf):
             shape += list(jax.eval_shape(jax.random.key_data, leaf).shape[len(leaf.shape) :])
         info.append([jax.tree_util.keystr(path), shape, _dtype_name(leaf)])
     return info
 
 
+def _is_key(leaf: Any) -> bool:
+    return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
 def _dtype_name(leaf: Any) -> str:
     """``"float32"`` etc., or ``"key<threefry2x32>"`` for a typed PRNG key (array or shape struct)."""
-    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-        return f"key<{leaf.dtype._impl.name}>"
-    return str(np.dtype(leaf.dtype))
+    return f"key<{leaf.dtype._impl.name}>" if _is_key(leaf) else str(np.dtype(leaf.dtype))
 
 
 def _nonempty(arrays: list[np.ndarray]) -> dict[str, np.ndarray]:

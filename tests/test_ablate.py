@@ -105,13 +105,18 @@ def test_grid_point_equals_a_lone_run_with_that_config(ablation):
         (["--num-seeds", "0"], "num_seeds"),
     ],
 )
-def test_bad_flags_exit_2_with_the_field_named(root, args, field, tmp_path):
+def test_bad_flags_exit_2_with_the_field_named(args, field, tmp_path, capsys, monkeypatch):
+    from pn_jax.cli import ablate
+
+    monkeypatch.setattr(ablate, "run_exploration", lambda *a, **k: pytest.fail(f"{args} reached training"))
     (tmp_path / "summary" / "metrics.json").parent.mkdir()
     (tmp_path / "summary" / "metrics.json").write_text("{}")  # a bad flag is reported before an existing --out
-    result = run(root, *TINY_FLAGS, *args, "--out", str(tmp_path), timeout=120)
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    assert field in result.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        ablate.cli([*TINY_FLAGS, *args, "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2, err
+    assert "Traceback" not in out + err
+    assert field in err
 
 
 def test_stratified_bootstrap_matches_plain_bootstrap_for_one_task_and_covers_the_iqm():

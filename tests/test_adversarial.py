@@ -15,7 +15,7 @@ import typing
 
 import pytest
 from conftest import TINY, TINY_DQN, flags_of
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from pn_jax import DDPGConfig, DQNConfig, TD3Config
@@ -184,6 +184,7 @@ def _cast(cls: type, name: str, text: str) -> object:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(case=one_bad_flag())
+@example(case=([*TINY_FLAGS, "--layer-norm", "-A"], ["--layer-norm"]))  # a value that looks like a flag
 def test_invalid_cli_flag_exits_with_a_message_naming_it(case, capsys, tmp_path_factory):
     from pn_jax.cli import train
 

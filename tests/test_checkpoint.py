@@ -20,6 +20,9 @@ CONFIG = DDPGConfig(**{**TINY, "total_steps": 600})
 KEYS = jax.random.split(jax.random.key(11), 2)
 IDENTITY = checkpoint.run_identity(CONFIG, KEYS)
 
+# A failed read prints one clear error and nothing after it (orbax's late "Event loop is closed" noise).
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+
 
 def assert_identical(a, b) -> None:
     """Every leaf bit for bit (NaN where NaN); PRNG keys compared by their data."""
@@ -143,6 +146,29 @@ def test_damaged_metadata_is_a_clear_error(damaged, content):
         checkpoint.restore(directory, like, identity=IDENTITY)
     with pytest.raises(checkpoint.CheckpointError, match="600"):
         checkpoint.read_meta(directory)
+
+
+@pytest.mark.parametrize(
+    "edit,named",
+    [
+        (lambda m: m["leaves"]["state"][0].__setitem__(1, ["x"]), "leaves"),
+        (lambda m: m["digests"]["log"].pop(), "digests"),
+        (lambda m: m["identity"]["seeds"].append(7), "identity"),
+        (lambda m: m.__setitem__("step", -1), "step"),
+        (lambda m: m["identity"].pop("hparams"), "identity"),
+    ],
+)
+def test_metadata_of_another_shape_is_refused_even_with_its_digest_redone(damaged, edit, named):
+    directory, like = damaged
+    with open(_meta_path(directory, 600)) as f:
+        meta = json.load(f)
+    edit(meta)
+    meta["digest"] = checkpoint._meta_digest(meta)
+    with open(_meta_path(directory, 600), "w") as f:
+        json.dump(meta, f)
+    malformed = f"600 is corrupt: its metadata has a missing or malformed {named}$"
+    with pytest.raises(checkpoint.CheckpointError, match=malformed):
+        checkpoint.restore(directory, like, identity=IDENTITY)
 
 
 def test_a_state_of_another_shape_is_refused_even_unchecked(damaged):

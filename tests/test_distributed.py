@@ -94,6 +94,60 @@ def test_only_process_0_writes_and_reports(runs):
     assert "wrote" not in out1 and "final eval" not in out1 and "error:" not in err1
 
 
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--num-processes", "2", "--process-id", "2"], "process_id: must be in [0, num_processes), got 2"),
+        (["--num-processes", "2"], "process_id: --coordinator needs it as a non-negative integer, got None"),
+        (
+            ["--num-processes", "2", "--process-id", "0", "--join-timeout", "0"],
+            "join_timeout: must be a positive number of seconds, got '0'",
+        ),
+    ],
+)
+def test_bad_multi_process_flags_are_refused_before_joining(flags, message, capsys):
+    from pn_jax import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.start_distributed(["--coordinator", "127.0.0.1:1", *flags])
+    assert exit_info.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
+
+
+def test_an_unreachable_coordinator_or_other_process_counts_stop_within_the_join_timeout(tmp_path):
+    """Nobody at the coordinator's address; two processes where process 1 says 3 processes; two where
+    process 0 says 3. Each stops with a non-zero exit within the join timeout (5 s here) plus start-up,
+    the first two with a one-line error; in the third, JAX ends both with its own fatal log."""
+    args = [*FLAGS, "--join-timeout", "5"]
+
+    def started(name: str, coordinator: str, count: str, rank: str) -> Process:
+        flags = [*args, "--out", str(tmp_path / name), "--coordinator", coordinator, "--num-processes", count]
+        return Process([*flags, "--process-id", rank], 1, tmp_path / f"{name}{rank}")
+
+    start = time.monotonic()
+    alone = started("alone", f"127.0.0.1:{_free_port()}", "2", "1")
+    more, fewer = f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"
+    pairs = {"more": [started("more", more, "2", "0"), started("more", more, "3", "1")]}
+    pairs["fewer"] = [started("fewer", fewer, "3", "0"), started("fewer", fewer, "2", "1")]
+    code, _, err = alone.wait(60)
+    assert code == 2 and err == (
+        f"error: distributed: nobody answered at the coordinator {alone_address(alone)} within --join-timeout 5 s "
+        "(Connection refused); start process 0 there, or check the address\n"
+    ), err[-3000:]
+    (code0, _, err0), (code1, _, err1) = (p.wait(60) for p in pairs["more"])
+    assert (code0, code1) == (2, 2) and err1 == "", err0[-3000:] + err1[-3000:]
+    assert err0 == (
+        "error: num_processes: the processes were started with --num-processes [2, 3] (by process id) and "
+        "2 joined; give every process the same count\n"
+    )
+    assert all(p.wait(60)[0] != 0 for p in pairs["fewer"])
+    assert time.monotonic() - start < 60
+    assert not any((tmp_path / name / "metrics.json").exists() for name in ("alone", "more", "fewer"))
+
+
+def alone_address(process: Process) -> str:
+    return process.popen.args[process.popen.args.index("--coordinator") + 1]
+
+
 def test_a_bad_flag_is_reported_once_and_stops_every_process(tmp_path):
     done = [p.wait(200) for p in _two_processes([*FLAGS, "--out", str(tmp_path / "run"), "--devices", "3"], tmp_path)]
     errors = [err for _, _, err in done]
@@ -125,19 +179,58 @@ def test_multi_process_flags_outside_the_commands_are_refused_not_ignored(capsys
     assert not (tmp_path / "metrics.json").exists()
 
 
+@pytest.mark.parametrize(
+    "message,lost_peer",
+    [("UNKNOWN: Gloo AllGather failed: Connection closed by peer [127.0.0.1]:1", True), ("INTERNAL: oops", False)],
+)
+def test_a_failed_computation_stops_a_process_at_once(monkeypatch, capsys, message, lost_peer):
+    """The entry point's handling, in this process: exit code 1 without JAX's shutdown barrier, one
+    line for a lost peer, the traceback first for anything else; a lone process just raises."""
+    import jax
+
+    from pn_jax import cli
+
+    def failing() -> None:
+        raise jax.errors.JaxRuntimeError(message)
+
+    exits: list[int] = []
+    monkeypatch.setattr(cli, "start_distributed", lambda argv: True)
+    monkeypatch.setattr(cli, "use_cpu_cores", lambda: False)
+    monkeypatch.setattr("pn_jax.cli.common.use_compilation_cache", lambda path: None)
+    monkeypatch.setattr("pn_jax.cli.train.cli", failing)
+    monkeypatch.setattr(os, "_exit", exits.append)
+    monkeypatch.setattr(sys, "argv", ["pn-train"])
+    monkeypatch.setattr(jax, "process_count", lambda: 2)
+    cli.pn_train()
+    err = capsys.readouterr().err
+    assert exits == [1]
+    assert err.splitlines()[-1] == f"error (process 0): the multi-process run stopped: {message}"
+    assert ("Traceback" in err) != lost_peer
+    monkeypatch.setattr(jax, "process_count", lambda: 1)
+    with pytest.raises(jax.errors.JaxRuntimeError):
+        cli.pn_train()
+
+
 def test_a_killed_peer_stops_the_other_process_with_an_error(tmp_path):
     out = tmp_path / "run"
-    flags = [*flags_of({**TINY, "total_steps": 300_000, "eval_every": 150}), "--checkpoint-every", "150"]
-    processes = _two_processes([*flags, "--out", str(out), "--progress", "False"], tmp_path)
+    flags = [*FLAGS, "--total-steps", "300000", "--checkpoint-every", "150"]
+    processes = _two_processes([*flags, "--out", str(out)], tmp_path)
     deadline = time.monotonic() + 300
-    while not checkpoint.steps(str(out / "checkpoints")):  # both joined and trained a chunk together
+
+    def joined() -> bool:  # gloo's line at the first collective of both, or a chunk trained together
+        return "connected to 1 peer" in processes[0].out.read_text() or bool(checkpoint.steps(str(out / "checkpoints")))
+
+    while not joined():
         assert processes[0].popen.poll() is None, processes[0].err.read_text()[-3000:]
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.2)
+        assert time.monotonic() < deadline, "the processes never met"
+        time.sleep(0.1)
     processes[1].popen.send_signal(signal.SIGKILL)
     processes[1].wait(60)
     start = time.monotonic()
-    code, _, err = processes[0].wait(120)  # not a hang: the survivor stops after the heartbeat timeout
+    code, _, err = processes[0].wait(120)  # not a hang: at its next collective, or at the heartbeat timeout
     assert code != 0 and time.monotonic() - start < 90, err[-3000:]
-    assert "stopped sending heartbeats" in err or "another task died" in err, err[-3000:]
+    if "error (process 0): the multi-process run stopped: " in err:  # at a collective that lost its peer
+        assert code == 1 and "Traceback" not in err, err[-3000:]
+    else:  # (killed before process 0 reached a collective: JAX's heartbeat check stopped it)
+        assert "heartbeat timeout" in err or "stopped sending heartbeats" in err or "another task died" in err, err
     assert not (out / "metrics.json").exists()

@@ -198,14 +198,16 @@ def test_train_script_runs_dqn(tmp_path):
     assert len(record["goal"]["first_step"]) == 2
 
 
-def test_train_script_rejects_unknown_algo():
-    from conftest import run_script
+def test_train_script_rejects_unknown_algo(capsys):
+    from pn_jax.cli import train
 
-    result = run_script("train.py", "--algo", "sarsa")
-    assert result.returncode == 2 and "algo: unknown algorithm 'sarsa'; choose one of ddpg, td3, dqn" in result.stderr
+    with pytest.raises(SystemExit) as exit_info:
+        train.cli(["--algo", "sarsa"])
+    assert exit_info.value.code == 2
+    assert "algo: unknown algorithm 'sarsa'; choose one of ddpg, td3, dqn" in capsys.readouterr().err
 
 
-def test_chain_script_writes_a_table_and_figure(tmp_path):
+def test_chain_script_writes_a_table_and_figure(tmp_path, capsys):
     from conftest import run_script
 
     result = run_script(
@@ -228,8 +230,12 @@ def test_chain_script_writes_a_table_and_figure(tmp_path):
     assert (tmp_path / "summary.csv").read_text().startswith("size,exploration,seeds,solved,diverged,")
     assert (tmp_path / "chain.png").stat().st_size > 0
     assert (tmp_path / "4" / "param" / "metrics.json").exists()
-    bad = run_script("chain.py", "--sizes", "1", "--progress", "False")
-    assert bad.returncode == 2 and "sizes: give chain lengths of at least 2" in bad.stderr
+
+    from pn_jax.cli import chain
+
+    with pytest.raises(SystemExit) as exit_info:
+        chain.cli(["--sizes", "1", "--progress", "False"])
+    assert exit_info.value.code == 2 and "sizes: give chain lengths of at least 2" in capsys.readouterr().err
 
 
 def test_annealed_learning_rate_reaches_zero():

@@ -48,7 +48,8 @@ def test_the_small_budget_switch_sets_every_parameter_small():
 def test_quickstart_runs_under_nbmake(tmp_path):
     _parameter_cell()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbmake", "--nbmake-timeout=600", "-q", "-p", "no:cacheprovider", NOTEBOOK],
+        [sys.executable, "-m", "pytest", "--nbmake", "--nbmake-timeout=600", "-q", "-n", "0", "-p", "no:cacheprovider"]
+        + [NOTEBOOK],  # (-n 0: the notebook alone, without the suite's parallel workers)
         capture_output=True,
         text=True,
         timeout=900,

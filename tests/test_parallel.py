@@ -51,7 +51,8 @@ def test_sharded_vmap_on_one_device_matches_jit_vmap():
 
 def test_sharded_over_8_cpu_devices_equals_unsharded(root):
     """A separate process with 8 fake CPU devices: 6 seeds (padded to 8), 2 envs each."""
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8".strip()
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     script = os.path.join(root, "tests", "helpers", "sharded_vs_unsharded.py")
     done = subprocess.run(
         [sys.executable, script, json.dumps(TINY)], env=env, capture_output=True, text=True, timeout=600

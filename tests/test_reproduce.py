@@ -71,7 +71,12 @@ def test_report_only_redraws_from_saved_runs(reproduction):
         (["--report-only", "--out", "/nonexistent/run"], "report_only: no run at"),
     ],
 )
-def test_bad_flags_fail_cleanly(flags, message):
-    result = run_script("reproduce.py", "--progress", "False", *flags)
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
+def test_bad_flags_fail_cleanly(flags, message, capsys, monkeypatch):
+    from pn_jax.cli import reproduce
+
+    monkeypatch.setattr(reproduce, "run_task", lambda *a, **k: pytest.fail(f"{flags} reached training"))
+    with pytest.raises(SystemExit) as exit_info:
+        reproduce.cli(["--progress", "False", *flags])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert message in err and "Traceback" not in err

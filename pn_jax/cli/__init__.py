@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import sys
+import time
 from collections.abc import Callable
 
-INIT_TIMEOUT_SECONDS = 120
-"""How long a process waits for the others to join (``jax.distributed.initialize``)."""
+JOIN_TIMEOUT_SECONDS = 120
+"""How long a process waits for the others to join (``jax.distributed.initialize``), unless
+``--join-timeout`` says otherwise."""
 HEARTBEAT_TIMEOUT_SECONDS = 20
 """A process silent for this long is taken for dead, and the run stops in every other process."""
 SHUTDOWN_TIMEOUT_SECONDS = 60
@@ -52,8 +55,13 @@ def start_distributed(argv: list[str]) -> bool:
         if coordinator is not None and (value is None or not value.isdigit()):
             _fail(f"{name[2:].replace('-', '_')}: --coordinator needs it as a non-negative integer, got {value!r}")
         numbers[name] = None if value is None else int(value)
+    timeout = _flag(argv, "--join-timeout") or str(JOIN_TIMEOUT_SECONDS)
+    if not timeout.isdigit() or int(timeout) < 1:
+        _fail(f"join_timeout: must be a positive number of seconds, got {timeout!r}")
     if coordinator is not None and not 0 <= numbers["--process-id"] < max(numbers["--num-processes"], 1):
         _fail(f"process_id: must be in [0, num_processes), got {numbers['--process-id']}")
+    if coordinator is not None and numbers["--process-id"] > 0:
+        _wait_for_coordinator(coordinator, int(timeout))
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -62,7 +70,7 @@ def start_distributed(argv: list[str]) -> bool:
             coordinator_address=coordinator,
             num_processes=numbers["--num-processes"],
             process_id=numbers["--process-id"],
-            initialization_timeout=INIT_TIMEOUT_SECONDS,
+            initialization_timeout=int(timeout),
             heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_SECONDS,
             shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_SECONDS,
         )
@@ -70,6 +78,52 @@ def start_distributed(argv: list[str]) -> bool:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         _fail(f"distributed: could not join the multi-process run: {first}")
     return True
+
+
+def _wait_for_coordinator(address: str, timeout: int) -> None:
+    """Waits until something accepts connections at ``address`` (process 0's coordination service):
+    JAX's own client ends the process with a fatal log and a stack trace when it finds nobody there,
+    so an unreachable coordinator is caught here first, with a one-line error."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        _fail(f"coordinator: expected HOST:PORT, got {address!r}")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+            return
+        except OSError as err:
+            if time.monotonic() > deadline:
+                _fail(
+                    f"distributed: nobody answered at the coordinator {address} within --join-timeout {timeout} s "
+                    f"({err.strerror or err}); start process 0 there, or check the address"
+                )
+            time.sleep(0.5)
+
+
+PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "UNAVAILABLE", "heartbeat")
+"""Words in a failed computation's error that say another process of the run is gone."""
+
+
+def _stop_at_once(err: Exception) -> None:
+    """Ends a process of a multi-process run whose computation failed, at once and with exit code 1:
+    a normal exit would first wait at JAX's shutdown barrier for processes that may be gone. Another
+    process's death (a collective lost its peer) is one line, ``error (process I): the multi-process
+    run stopped: …``; any other failure prints its traceback first. The error has unwound by then
+    (files closed; orbax commits a checkpoint by renaming it), and the latest checkpoint stays for
+    ``--resume``."""
+    import traceback
+
+    import jax
+
+    text = str(err)
+    if not any(words in text for words in PEER_LOST):
+        traceback.print_exc()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+    print(f"error (process {jax.process_index()}): the multi-process run stopped: {first}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _fail(message: str) -> None:
@@ -104,14 +158,21 @@ def use_cpu_cores(count: int | None = None) -> bool:
 
 def _command(module: str, distributed: bool = False, cache: str | None = None) -> Callable[[], None]:
     def run() -> None:
-        if distributed:
-            start_distributed(sys.argv[1:])
+        joined = distributed and start_distributed(sys.argv[1:])
         use_cpu_cores()
         # The cache's folder is fixed by JAX's first compile, which parsing the flags already does.
         from pn_jax.cli.common import default_cache_dir, use_compilation_cache
 
         use_compilation_cache(_flag(sys.argv[1:], "--compilation-cache") or cache or default_cache_dir())
-        importlib.import_module(f"pn_jax.cli.{module}").cli()
+        command = importlib.import_module(f"pn_jax.cli.{module}").cli
+        import jax
+
+        try:
+            command()
+        except jax.errors.JaxRuntimeError as err:  # e.g. a collective whose peer process died
+            if not joined or jax.process_count() == 1:
+                raise
+            _stop_at_once(err)
 
     run.__doc__ = f"The ``pn-{module}`` command (:func:`pn_jax.cli.{module}.cli`)."
     return run

@@ -51,6 +51,7 @@ DISTRIBUTED_FIELDS = {
     "num_processes": (int, 1, "processes in a multi-process run."),
     "process_id": (int, 0, "this process's rank in a multi-process run, 0 … num_processes − 1."),
     "distributed": (bool, False, "join a multi-process run that JAX detects by itself (e.g. under SLURM)."),
+    "join_timeout": (int, 120, "seconds a process waits for every other to join before it stops with an error."),
 }
 """``name: (type, default, help)`` of the multi-process flags, read by :func:`pn_jax.cli.start_distributed`
 before the program starts (sweep CLIs add them to their flags)."""
@@ -81,8 +82,8 @@ def bool_flags(*classes: type) -> set[str]:
 def bool_args(argv: list[str] | None, *classes: type) -> list[str]:
     """``argv`` with every boolean flag of ``classes`` in the one form the parser takes, ``--flag True``
     or ``--flag False``: a bare ``--flag`` is True, ``--no-flag`` False, and ``--flag VALUE`` /
-    ``--flag=VALUE`` take true/false, yes/no, on/off, 1/0 in any case (other values reach the parser
-    unchanged, which names the choices)."""
+    ``--flag=VALUE`` take true/false, yes/no, on/off, 1/0 in any case (other values reach the parser as
+    ``--flag=VALUE``, which it refuses naming the flag and the choices)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     names, out, i = bool_flags(*classes), [], 0
     words = {**dict.fromkeys(TRUE_WORDS, "True"), **dict.fromkeys(FALSE_WORDS, "False")}
@@ -90,11 +91,10 @@ def bool_args(argv: list[str] | None, *classes: type) -> list[str]:
         flag, inline, value = argv[i].partition("=")
         if flag.startswith("--no-") and "--" + flag[5:] in names:
             out += ["--" + flag[5:], "False"] if not inline else [argv[i]]  # (--no-flag=… is tyro's to refuse)
-        elif flag in names and inline:
-            out += [flag, words.get(value.lower(), value)]
-        elif flag in names and i + 1 < len(argv) and not re.match(r"--?[A-Za-z]", argv[i + 1]):
-            out += [flag, words.get(argv[i + 1].lower(), argv[i + 1])]
-            i += 1
+        elif flag in names and (inline or (i + 1 < len(argv) and not re.match(r"--[A-Za-z]|-h$", argv[i + 1]))):
+            value = value if inline else argv[i + 1]
+            i += 0 if inline else 1  # (``=`` below keeps a value such as ``-A`` from reading as a flag)
+            out += [flag, words[value.lower()]] if value.lower() in words else [f"{flag}={value}"]
         elif flag in names:
             out += [flag, "True"]
         else:
@@ -163,13 +163,23 @@ def claim_output_folder(out: str, overwrite: bool, *, sweep: bool = False, resum
 
 
 def require_distributed_start(run: Any) -> None:
-    """Refuses multi-process flags that were parsed but not acted on: joining happens in the
-    ``pn-train`` / ``pn-ablate`` entry points, before anything starts JAX's backends."""
+    """Refuses multi-process flags that were parsed but not acted on (joining happens in the
+    ``pn-train`` / ``pn-ablate`` entry points, before anything starts JAX's backends), and processes
+    that joined with different ``--num-processes`` (JAX reads only process 0's)."""
     if (run.coordinator is not None or run.distributed) and not jax.distributed.is_initialized():
         fail(
             "coordinator: the multi-process flags take effect only through the pn-train / pn-ablate commands "
             "(or scripts/train.py, scripts/ablate.py); from Python, call jax.distributed.initialize() first"
         )
+    if run.coordinator is not None and jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        counts = [int(c) for c in multihost_utils.process_allgather(np.int32(run.num_processes))]
+        if any(count != jax.process_count() for count in counts):
+            fail(
+                f"num_processes: the processes were started with --num-processes {counts} (by process id) and "
+                f"{jax.process_count()} joined; give every process the same count"
+            )
 
 
 def is_writer() -> bool:

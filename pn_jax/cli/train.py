@@ -72,6 +72,8 @@ class Run:
     """this process's rank in a multi-process run, 0 … num_processes − 1."""
     distributed: bool = False
     """join a multi-process run that JAX detects by itself (e.g. under SLURM), instead of --coordinator."""
+    join_timeout: int = 120
+    """seconds a process waits for every other to join before it stops with an error."""
 
 
 def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) -> dict:

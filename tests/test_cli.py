@@ -80,9 +80,6 @@ def test_train_writes_metrics_csv_and_figure(root, tmp_path):
         (["--overwrite=1"], ["--overwrite", "True"]),
         (["--no-overwrite"], ["--overwrite", "False"]),
         (["--overwrite", "-h"], ["--overwrite", "True", "-h"]),
-        (["--overwrite", "maybe"], ["--overwrite=maybe"]),  # left for the parser to refuse
-        (["--overwrite", "-"], ["--overwrite=-"]),  # a value (refused by the parser), not a flag
-        (["--overwrite", "-A"], ["--overwrite=-A"]),  # (so the refusal names --overwrite)
         (["--no-overwrite=1"], ["--no-overwrite=1"]),
         (["--seed", "1"], ["--seed", "1"]),
     ],
@@ -92,6 +89,20 @@ def test_every_command_takes_booleans_the_same_ways(argv, expected):
     from pn_jax.cli.train import Run
 
     assert bool_args(argv, Run) == expected
+
+
+@pytest.mark.parametrize(
+    "argv", [["--overwrite", "maybe"], ["--overwrite", "-"], ["--overwrite", "-A"], ["--overwrite="]]
+)
+def test_a_boolean_flag_with_another_value_is_one_line_naming_it(argv, capsys):
+    from pn_jax.cli.common import bool_args
+    from pn_jax.cli.train import Run
+
+    with pytest.raises(SystemExit) as exit_info:
+        bool_args(argv, Run)
+    value = argv[1] if len(argv) > 1 else ""
+    expected = f"error: overwrite: --overwrite takes true/false (also yes/no, on/off, 1/0), got {value!r}\n"
+    assert exit_info.value.code == 2 and capsys.readouterr().err == expected
 
 
 def test_help_is_plain_text_and_default_folders_name_algorithm_and_env(capsys):

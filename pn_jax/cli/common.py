@@ -82,8 +82,8 @@ def bool_flags(*classes: type) -> set[str]:
 def bool_args(argv: list[str] | None, *classes: type) -> list[str]:
     """``argv`` with every boolean flag of ``classes`` in the one form the parser takes, ``--flag True``
     or ``--flag False``: a bare ``--flag`` is True, ``--no-flag`` False, and ``--flag VALUE`` /
-    ``--flag=VALUE`` take true/false, yes/no, on/off, 1/0 in any case (other values reach the parser as
-    ``--flag=VALUE``, which it refuses naming the flag and the choices)."""
+    ``--flag=VALUE`` take true/false, yes/no, on/off, 1/0 in any case; any other value (even one that
+    looks like a flag, such as ``-A``) is a one-line error naming the flag and the choices."""
     argv = list(sys.argv[1:] if argv is None else argv)
     names, out, i = bool_flags(*classes), [], 0
     words = {**dict.fromkeys(TRUE_WORDS, "True"), **dict.fromkeys(FALSE_WORDS, "False")}
@@ -93,8 +93,10 @@ def bool_args(argv: list[str] | None, *classes: type) -> list[str]:
             out += ["--" + flag[5:], "False"] if not inline else [argv[i]]  # (--no-flag=… is tyro's to refuse)
         elif flag in names and (inline or (i + 1 < len(argv) and not re.match(r"--[A-Za-z]|-h$", argv[i + 1]))):
             value = value if inline else argv[i + 1]
-            i += 0 if inline else 1  # (``=`` below keeps a value such as ``-A`` from reading as a flag)
-            out += [flag, words[value.lower()]] if value.lower() in words else [f"{flag}={value}"]
+            i += 0 if inline else 1
+            if value.lower() not in words:
+                fail(f"{flag[2:].replace('-', '_')}: {flag} takes true/false (also yes/no, on/off, 1/0), got {value!r}")
+            out += [flag, words[value.lower()]]
         elif flag in names:
             out += [flag, "True"]
         else:

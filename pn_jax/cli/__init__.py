@@ -45,8 +45,10 @@ def start_distributed(argv: list[str]) -> bool:
     Returns:
       True if this process joined one.
     """
+    from pn_jax.cli.common import TRUE_WORDS  # (importing it starts no backend)
+
     coordinator = _flag(argv, "--coordinator")
-    detect = (_flag(argv, "--distributed") or "false").lower() in ("true", "yes", "on", "1")
+    detect = (_flag(argv, "--distributed") or "false").lower() in TRUE_WORDS
     if coordinator is None and not detect:
         return False
     numbers = {}
@@ -127,6 +129,8 @@ def _stop_at_once(err: Exception) -> None:
 
 
 def _fail(message: str) -> None:
+    """:func:`pn_jax.cli.common.fail` without asking JAX which process this is: while joining, a
+    client may exist before it has connected, and asking would start the backends."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
 

@@ -30,14 +30,25 @@ messages). :func:`restore` refuses a checkpoint whose config digest or keys diff
 resuming run's, naming the fields (or seeds) that differ; the seed numbers themselves are labels
 and may differ where the keys agree.
 
+Setup. The same config and keys give the same bits only on the same batch per device (the
+per-device program XLA compiles; the device count matters only through it), the same kind of
+device, and the same pn_jax and jax. Every checkpoint records :func:`run_setup` of the run that
+wrote it; :func:`restore` given the resuming run's setup continues on another one but warns, once,
+with a :class:`ResumeWarning` naming what differs: the continuation is not bit-identical to an
+uninterrupted run (it agrees only up to float rounding, which training amplifies). It warns
+rather than refuses, as orbax-based trainers do: orbax restores onto whatever sharding the resuming
+run asks for, another device count included. A checkpoint of format 3 from before setups were
+recorded resumes with that warning too.
+
 Older checkpoints (``DIR/<step>/meta.json`` beside ``arrays/``: formats 1, without an identity,
 and 2) are refused with an error saying so: resume them with the version that wrote them.
 
 Usage::
 
-    identity = checkpoint.run_identity(config, keys)
-    path = checkpoint.save(directory, Checkpoint(step, chunk, host_state, host_log, {"note": "x"}, identity))
-    ckpt = checkpoint.restore(directory, jax.eval_shape(jax.vmap(trainer.init), keys), identity=identity)
+    identity, setup = checkpoint.run_identity(config, keys), checkpoint.run_setup(mesh.devices.flat, len(keys))
+    path = checkpoint.save(directory, Checkpoint(step, chunk, host_state, host_log, {"note": "x"}, identity, setup))
+    like = jax.eval_shape(jax.vmap(trainer.init), keys)
+    ckpt = checkpoint.restore(directory, like, identity=identity, setup=setup)  # may warn: ResumeWarning
 """
 
 from __future__ import annotations
@@ -45,11 +56,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
 import sys
 import typing
+import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -65,6 +78,11 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, corrupt, or does not belong to the run restoring it."""
 
 
+class ResumeWarning(UserWarning):
+    """A checkpoint resumes on another setup (batch per device, device kind, pn_jax or jax version)
+    than the one that wrote it, or one it does not record: the continuation is not bit-identical."""
+
+
 class Checkpoint(NamedTuple):
     """One saved point of a run (host numpy arrays, seeds on the leading axis)."""
 
@@ -74,6 +92,7 @@ class Checkpoint(NamedTuple):
     log: Any  # ChunkLog of chunks 0 … chunk-1, leaves [B, chunk, ...]
     meta: dict  # the caller's JSON-serialisable description of the run
     identity: dict | None = None  # run_identity(...) of the run that wrote it (needed to save)
+    setup: dict | None = None  # run_setup(...) of the run that wrote it (None: not recorded)
 
 
 def run_identity(config: Any, keys: jax.Array, hparams: Any = None, seeds: Sequence[int] | None = None) -> dict:
@@ -118,6 +137,30 @@ def run_identity(config: Any, keys: jax.Array, hparams: Any = None, seeds: Seque
     }
 
 
+def run_setup(devices: Sequence[jax.Device], batch: int) -> dict:
+    """What a checkpoint records of where it was trained, and :func:`restore` compares (warning only).
+
+    Args:
+      devices: the devices the batch is sharded over (e.g. ``mesh.devices.flat``).
+      batch: ``B``, the seeds (or grid points × seeds) trained together, before padding.
+
+    Returns:
+      A JSON-ready dict: ``devices`` (count), ``batch_per_device`` (``ceil(B / devices)``, padding
+      included: what decides the float rounding), ``device_kind`` (e.g. ``"cpu"``), ``pn_jax`` and
+      ``jax`` (versions).
+    """
+    devices = list(devices)
+    if not devices or batch < 1:
+        raise ValueError(f"run_setup: needs at least one device and one seed, got {len(devices)} and {batch}")
+    return {
+        "devices": len(devices),
+        "batch_per_device": -(-batch // len(devices)),
+        "device_kind": devices[0].device_kind,
+        "pn_jax": _package_version(),
+        "jax": jax.__version__,
+    }
+
+
 def save(directory: str, ckpt: Checkpoint, keep: int = 2) -> str:
     """Writes ``ckpt`` as step ``ckpt.step`` of ``directory`` (atomically); keeps the newest ``keep``.
 
@@ -142,6 +185,7 @@ def save(directory: str, ckpt: Checkpoint, keep: int = 2) -> str:
         "chunk": int(ckpt.chunk),
         "run": ckpt.meta,
         "identity": ckpt.identity,
+        "setup": ckpt.setup,
         "leaves": {"state": state_info, "log": log_info},
         "digests": {"state": list(map(_array_digest, state_arrays)), "log": list(map(_array_digest, log_arrays))},
     }
@@ -186,7 +230,9 @@ def read_meta(directory: str, step: int | None = None) -> dict:
     return _read_meta(directory, _pick_step(directory, step))["run"]
 
 
-def restore(directory: str, state_like: Any, step: int | None = None, *, identity: dict | None) -> Checkpoint:
+def restore(
+    directory: str, state_like: Any, step: int | None = None, *, identity: dict | None, setup: dict | None = None
+) -> Checkpoint:
     """Reads a checkpoint (default: the latest) and checks it against the run restoring it.
 
     Args:
@@ -197,6 +243,9 @@ def restore(directory: str, state_like: Any, step: int | None = None, *, identit
       identity: :func:`run_identity` of the run restoring it; the checkpoint must have been written
         by a run with the same config (digest) and PRNG keys. ``None`` skips that check, only to
         look at a checkpoint, never to continue training from it.
+      setup: :func:`run_setup` of the run restoring it; where the checkpoint's differs in what
+        decides the bits, or is not recorded, a :class:`ResumeWarning` says so (once). ``None``
+        skips that check.
 
     Raises:
       CheckpointError: no checkpoint; missing, truncated or altered files; written by a run with
@@ -228,7 +277,41 @@ def restore(directory: str, state_like: Any, step: int | None = None, *, identit
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated (unreadable): {_one_line(err)}") from None
     state = _unflatten(state_like, state_arrays, meta["leaves"]["state"])
     log = _log_like(meta["leaves"]["log"], log_arrays)
-    return Checkpoint(meta["step"], meta["chunk"], state, log, meta["run"], meta["identity"])
+    if setup is not None and (difference := _setup_difference(meta.get("setup"), setup)):
+        warnings.warn(
+            f"checkpoint {path} {difference}: the continuation will not be bit-identical to an uninterrupted run",
+            ResumeWarning,
+            stacklevel=2,
+        )
+    return Checkpoint(meta["step"], meta["chunk"], state, log, meta["run"], meta["identity"], meta.get("setup"))
+
+
+def _package_version() -> str:
+    """pn_jax's installed version (``"unknown"`` when it runs from a source tree without being installed)."""
+    try:
+        return importlib.metadata.version("pn_jax")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _setup_difference(saved: dict | None, here: dict) -> str | None:
+    """``"was written with …, and this run has …"``: what differs of the setup that decides the bits (None: nothing)."""
+    if saved is None:
+        return "does not record the devices and versions that wrote it (an earlier pn_jax)"
+
+    def batch(setup: dict) -> str:
+        count, kind = setup["devices"], setup["device_kind"]
+        return f"a batch of {setup['batch_per_device']} per device on {count} {kind} device{'s' * (count > 1)}"
+
+    there, ours = [], []
+    if (saved["batch_per_device"], saved["device_kind"]) != (here["batch_per_device"], here["device_kind"]):
+        there.append(batch(saved))
+        ours.append(batch(here))
+    for name in ("pn_jax", "jax"):
+        if saved[name] != here[name]:
+            there.append(f"{name} {saved[name]}")
+            ours.append(f"{name} {here[name]}")
+    return f"was written with {', '.join(there)}, and this run has {', '.join(ours)}" if there else None
 
 
 def _drop_late_read_callbacks() -> None:
@@ -444,6 +527,13 @@ _METADATA = {  # the shape of what save() writes: dict keys, [item] lists, (fixe
     "leaves": {"state": [_LEAF], "log": [_LEAF]},
     "digests": {"state": [str], "log": [str]},
 }
+_SETUP = {  # optional in format 3 (absent before setups were recorded; None when not given)
+    "devices": _uint,
+    "batch_per_device": _uint,
+    "device_kind": str,
+    "pn_jax": str,
+    "jax": str,
+}
 
 
 def _fits(value: Any, spec: Any) -> bool:
@@ -459,6 +549,8 @@ def _fits(value: Any, spec: Any) -> bool:
 def _schema_problem(meta: dict) -> str | None:
     """What in parsed metadata does not have the shape :func:`save` writes (None if all does)."""
     bad = [name for name, spec in _METADATA.items() if not _fits(meta.get(name), spec)]
+    if meta.get("setup") is not None and not _fits(meta["setup"], _SETUP):
+        bad.append("setup")
     if not bad and any(len(meta["digests"][k]) != len(meta["leaves"][k]) for k in ("state", "log")):
         bad.append("digests")
     if not bad and len(meta["identity"]["seeds"]) != len(meta["identity"]["keys"]["data"]):

@@ -13,7 +13,8 @@ this), lets the batch spread over every core.
 
 Several hosts: every process calls ``jax.distributed.initialize()`` first and then runs the same
 program on the same (full) keys; ``jax.devices()`` lists every host's devices, each process feeds
-its own devices' slices (:func:`shard_batch`) and :func:`gather` collects the outputs.
+its own devices' slices (:func:`shard_batch`) and :func:`gather` collects the outputs. Every
+process must hold a slice of the mesh (:func:`select_devices` sees to it).
 
 Usage::
 
@@ -36,20 +37,25 @@ BATCH_AXIS = "batch"
 
 
 def select_devices(spec: int | str | None, batch: int | None = None) -> list[jax.Device]:
-    """The devices to shard over: the first ``spec`` of ``jax.devices()``, or for ``"all"`` / ``None``
-    every one — except that, given the ``batch`` size, ``"all"`` takes the largest count that
-    divides it, so no device trains padding (8 seeds on 6 devices use 4).
+    """The devices to shard over: every device of every process for ``"all"`` / ``None``, or ``spec`` of them.
+
+    The batch is padded to a multiple of the count (:func:`prepare`), so every device trains and
+    each trains ``ceil(B / count)`` entries, the fewest any count allows. A count takes the first
+    devices of ``jax.devices()``; in a multi-process run, where every process must hold a slice, it
+    takes ``spec / P`` devices of each of the ``P`` processes, so it must be a multiple of ``P``.
+
+    Args:
+      spec: ``"all"``, ``None`` or a positive integer (or its decimal string).
+      batch: ignored (the padding fits any batch); accepted so that older calls keep working.
 
     Raises:
-      ValueError: naming ``devices`` when ``spec`` is not ``"all"`` or an integer in
-        ``[1, len(jax.devices())]``.
+      ValueError: naming ``devices`` when ``spec`` is not ``"all"`` or a positive integer, exceeds
+        the devices there are, or does not split evenly over the processes.
     """
+    del batch
     available = jax.devices()
     if spec is None or spec == "all":
-        count = len(available)
-        if batch is not None:
-            count = max(d for d in range(1, count + 1) if batch % d == 0)
-        return list(available[:count])
+        return list(available)
     try:
         count = int(spec)
     except (TypeError, ValueError):
@@ -60,7 +66,23 @@ def select_devices(spec: int | str | None, batch: int | None = None) -> list[jax
         raise ValueError(
             f"devices: asked for {count} but only {len(available)} {available[0].platform} device(s) exist"
         )
-    return list(available[:count])
+    owners = sorted({d.process_index for d in available})
+    if len(owners) == 1:
+        return list(available[:count])
+    per_process, left = divmod(count, len(owners))
+    if left:
+        raise ValueError(
+            f"devices: a run over {len(owners)} processes takes the same number of devices from each, "
+            f"so give a multiple of {len(owners)} (or 'all'), got {count}"
+        )
+    local = {p: [d for d in available if d.process_index == p] for p in owners}
+    fewest = min(owners, key=lambda p: len(local[p]))
+    if per_process > len(local[fewest]):
+        raise ValueError(
+            f"devices: {count} over {len(owners)} processes is {per_process} per process, but process {fewest} "
+            f"has only {len(local[fewest])}; give at most {len(owners) * len(local[fewest])} (or 'all')"
+        )
+    return [d for p in owners for d in local[p][:per_process]]
 
 
 def batch_mesh(devices: Sequence[jax.Device]) -> Mesh:

@@ -8,9 +8,10 @@ time with the same compiled program, so it can
 - stop at the first evaluation after a loss, parameter or σ went non-finite, naming the quantity,
   the env step and the seed; the last checkpoint written before it stays the latest.
 
-The chunking never changes the numbers: any ``checkpoint_every``, or a resume, gives the same
-bits. (A single fused ``jax.jit(jax.vmap(make_train(config)))`` is another XLA program and agrees
-with it only up to float rounding, like vmapped seed k and the lone run with key k.)
+The chunking never changes the numbers: any ``checkpoint_every``, or a resume on the same batch
+per device and software, gives the same bits. (A single fused ``jax.jit(jax.vmap(make_train(config)))``
+is another XLA program and agrees with it only up to float rounding, like vmapped seed k and the
+lone run with key k.)
 
 Usage::
 
@@ -82,7 +83,9 @@ def run(
       checkpoint_every: env steps between checkpoints, a multiple of ``eval_every``; 0 saves none. A
         run that saves any also saves one at its end.
       resume: continue from the latest checkpoint in ``checkpoint_dir``, which must have been written
-        by a run of the same ``config`` (every field) and ``keys`` (see :func:`pn_jax.checkpoint.restore`).
+        by a run of the same ``config`` (every field) and ``keys`` (see :func:`pn_jax.checkpoint.restore`);
+        on another batch per device or another pn_jax / jax version it continues after one
+        :class:`pn_jax.checkpoint.ResumeWarning` (the numbers are then not bit-identical).
       meta: JSON description stored with every checkpoint (e.g. the config and seeds).
       seeds: the seed of each key, for messages (default ``0 … B-1``).
       progress_fn: called on the host after each chunk with ``(env_step, eval_return)`` once per seed
@@ -102,6 +105,7 @@ def run(
     identity = checkpoint.run_identity(config, keys, seeds=seeds) if checkpoint_every or resume else None
     mesh = mesh or parallel.batch_mesh(jax.devices()[:1])
     batch = keys.shape[0]
+    setup = checkpoint.run_setup(mesh.devices.flat, batch)
     trainer = make_trainer(config)
     batch_sharding = NamedSharding(mesh, PartitionSpec(parallel.BATCH_AXIS))
     advance = jax.jit(
@@ -114,7 +118,7 @@ def run(
 
     init_seconds = 0.0
     if resume:
-        saved = checkpoint.restore(checkpoint_dir, state_like, identity=identity)
+        saved = checkpoint.restore(checkpoint_dir, state_like, identity=identity, setup=setup)
         if saved.chunk > trainer.num_chunks or saved.step != saved.chunk * trainer.chunk_steps:
             raise checkpoint.CheckpointError(
                 f"the checkpoint at step {saved.step} ({saved.chunk} chunks) does not fit this run "
@@ -155,6 +159,7 @@ def run(
                 _concat(logs),
                 {**(meta or {}), "run_seconds": elapsed},
                 identity,
+                setup,
             )
             if jax.process_index() == 0:  # several hosts: one writer (the state is gathered on all)
                 checkpoint.save(checkpoint_dir, saved)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +44,9 @@ def runs(tmp_path_factory):
     kept = str(tmp_path_factory.mktemp("kept"))
     shutil.copytree(directory, kept, dirs_exist_ok=True)
     shutil.rmtree(os.path.join(directory, "600"))  # as if killed before the second checkpoint
-    resumed = runner.run(CONFIG, KEYS, checkpoint_dir=directory, checkpoint_every=300, resume=True)
+    with warnings.catch_warnings():  # the same setup: no warning
+        warnings.simplefilter("error", checkpoint.ResumeWarning)
+        resumed = runner.run(CONFIG, KEYS, checkpoint_dir=directory, checkpoint_every=300, resume=True)
     return plain, saved, resumed, kept
 
 
@@ -73,6 +76,8 @@ def test_checkpoint_holds_the_whole_state_bit_for_bit(runs):
     first = checkpoint.restore(kept, like, step=300, identity=IDENTITY)
     assert (first.step, first.chunk, first.meta["note"]) == (300, 2, "x")
     assert first.identity == IDENTITY
+    assert first.setup == checkpoint.run_setup(jax.devices()[:1], 2)
+    assert (first.setup["devices"], first.setup["batch_per_device"], first.setup["jax"]) == (1, 2, jax.__version__)
     assert np.asarray(first.log.eval_step).tolist() == [[150, 300]] * 2
     # Continuing the restored state by hand gives the state saved at 600.
     advance = jax.jit(jax.vmap(lambda s, c: trainer.advance(s, c, num_chunks=2), in_axes=(0, None)))
@@ -102,6 +107,16 @@ def damaged(tmp_path, runs):
 
 def _meta_path(directory: str, step: int) -> str:
     return os.path.join(directory, str(step), "meta", "metadata")
+
+
+def _edit_meta(directory: str, step: int, edit) -> None:
+    """Applies ``edit`` to a checkpoint's metadata and redoes its digest (as a run that wrote it so would)."""
+    with open(_meta_path(directory, step)) as f:
+        meta = json.load(f)
+    edit(meta)
+    meta["digest"] = checkpoint._meta_digest(meta)
+    with open(_meta_path(directory, step), "w") as f:
+        json.dump(meta, f)
 
 
 def _array_files(step_dir: str) -> list[str]:
@@ -156,16 +171,12 @@ def test_damaged_metadata_is_a_clear_error(damaged, content):
         (lambda m: m["identity"]["seeds"].append(7), "identity"),
         (lambda m: m.__setitem__("step", -1), "step"),
         (lambda m: m["identity"].pop("hparams"), "identity"),
+        (lambda m: m["setup"].__setitem__("batch_per_device", "2"), "setup"),
     ],
 )
 def test_metadata_of_another_shape_is_refused_even_with_its_digest_redone(damaged, edit, named):
     directory, like = damaged
-    with open(_meta_path(directory, 600)) as f:
-        meta = json.load(f)
-    edit(meta)
-    meta["digest"] = checkpoint._meta_digest(meta)
-    with open(_meta_path(directory, 600), "w") as f:
-        json.dump(meta, f)
+    _edit_meta(directory, 600, edit)
     malformed = f"600 is corrupt: its metadata has a missing or malformed {named}$"
     with pytest.raises(checkpoint.CheckpointError, match=malformed):
         checkpoint.restore(directory, like, identity=IDENTITY)
@@ -254,17 +265,36 @@ def test_another_algorithm_or_hyper_parameter_grid_is_another_config(damaged, tm
     )
 
 
+def test_resuming_on_another_setup_continues_with_one_warning(damaged):
+    """Another batch per device (device count), or other versions: resumed, with one warning line;
+    another device count with the same batch per device compiles the same per-device program: none."""
+    directory, like = damaged
+    here = checkpoint.run_setup(jax.devices()[:1], 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert checkpoint.restore(directory, like, identity=IDENTITY, setup={**here, "devices": 3}).step == 600
+    assert not [w for w in caught if issubclass(w.category, checkpoint.ResumeWarning)]
+    two = {**here, "devices": 2, "batch_per_device": 1}
+    with pytest.warns(checkpoint.ResumeWarning) as caught:
+        assert checkpoint.restore(directory, like, identity=IDENTITY, setup=two).step == 600
+    assert [str(w.message) for w in caught] == [
+        f"checkpoint {os.path.join(directory, '600')} was written with a batch of 2 per device on 1 cpu device, "
+        "and this run has a batch of 1 per device on 2 cpu devices: the continuation will not be bit-identical "
+        "to an uninterrupted run"
+    ]
+    _edit_meta(directory, 600, lambda m: m["setup"].update(pn_jax="0.0.1", jax="0.4.30"))
+    newer = r"was written with pn_jax 0\.0\.1, jax 0\.4\.30, and this run has pn_jax \S+, jax \S+: the continuation"
+    with pytest.warns(checkpoint.ResumeWarning, match=newer):
+        checkpoint.restore(directory, like, identity=IDENTITY, setup=here)
+    _edit_meta(directory, 600, lambda m: m.pop("setup"))  # format 3 before setups were recorded
+    with pytest.warns(checkpoint.ResumeWarning, match="600 does not record the devices and versions that wrote it"):
+        assert checkpoint.restore(directory, like, identity=IDENTITY, setup=here).setup is None
+
+
 def test_a_checkpoint_from_before_identities_is_refused_as_older(damaged):
     """Format 1 recorded no identity: refused with a message saying so, not resumed unchecked."""
     directory, like = damaged
-    path = _meta_path(directory, 600)
-    with open(path) as f:
-        meta = json.load(f)
-    del meta["identity"]
-    meta["format"] = 1
-    meta["digest"] = checkpoint._meta_digest(meta)
-    with open(path, "w") as f:
-        json.dump(meta, f)
+    _edit_meta(directory, 600, lambda meta: (meta.pop("identity"), meta.update(format=1)))
     older = r"600 was written by an older version of pn_jax \(checkpoint format 1\); resume it with the version"
     with pytest.raises(checkpoint.CheckpointError, match=older):
         checkpoint.restore(directory, like, identity=IDENTITY)

@@ -1,5 +1,6 @@
 """One run over two processes on this machine (``jax.distributed``, gloo CPU collectives): the same
-metrics as one process, only process 0 writes, and a killed peer stops the other with an error."""
+metrics as one process (with a batch padded to fill every process's device), only process 0 writes,
+and a killed peer stops the other with an error."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
 import pytest
 from conftest import ROOT, TINY, flags_of
 
-from pn_jax import checkpoint
+from pn_jax import DDPGConfig, checkpoint, runner
 
-FLAGS = [*flags_of({**TINY, "total_steps": 600}), "--num-seeds", "4", "--seed", "3", "--progress", "False"]
+# 3 seeds on 2 devices: padded to 4, so that each process's device trains a slice.
+FLAGS = [*flags_of({**TINY, "total_steps": 600}), "--num-seeds", "3", "--seed", "3", "--progress", "False"]
+# A grid of 3 settings × 1 seed, also padded to 4.
+ABLATE_FLAGS = [*flags_of(TINY), "--sigma-init", "0.1", "0.2", "0.4", "--num-seeds", "1", "--progress", "False"]
 TIMINGS = ("compile_seconds", "run_seconds", "env_steps_per_second", "device")
 
 
@@ -29,12 +35,12 @@ def _free_port() -> int:
 
 
 class Process:
-    """``scripts/train.py`` in a new process, its output in files (a pipe left undrained can block it)."""
+    """``scripts/<script>`` in a new process, its output in files (a pipe left undrained can block it)."""
 
-    def __init__(self, args: list[str], devices: int, logs):
+    def __init__(self, args: list[str], devices: int, logs, script: str = "train.py"):
         env = dict(os.environ, JAX_NUM_CPU_DEVICES=str(devices), PYTHONUNBUFFERED="1")
         self.out, self.err = logs.with_suffix(".out"), logs.with_suffix(".err")
-        command = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), *args]
+        command = [sys.executable, os.path.join(ROOT, "scripts", script), *args]
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.popen = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err)
 
@@ -44,9 +50,10 @@ class Process:
         return code, self.out.read_text(), self.err.read_text()
 
 
-def _two_processes(args: list[str], logs) -> list[Process]:
+def _two_processes(args: list[str], logs, script: str = "train.py") -> list[Process]:
     coordinator = ["--coordinator", f"127.0.0.1:{_free_port()}", "--num-processes", "2"]
-    return [Process([*args, *coordinator, "--process-id", str(i)], 1, logs / f"process{i}") for i in (0, 1)]
+    name = script.removesuffix(".py")
+    return [Process([*args, *coordinator, "--process-id", str(i)], 1, logs / f"{name}{i}", script) for i in (0, 1)]
 
 
 def _numbers(out) -> dict:
@@ -56,11 +63,13 @@ def _numbers(out) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """4 seeds over 2 processes × 1 device, and over 1 process × 2 devices: each device runs 2 seeds."""
+    """3 seeds over 2 processes × 1 device, and over 1 process × 2 devices: each device runs 2 seeds
+    (one of them padding on the second); and a grid of 3 settings over 2 processes × 1 device."""
     base = tmp_path_factory.mktemp("distributed")
     two = _two_processes([*FLAGS, "--checkpoint-every", "300", "--out", str(base / "two")], base)
     one = Process([*FLAGS, "--out", str(base / "one")], 2, base / "single")
-    outputs = [p.wait() for p in (*two, one)]
+    grid = _two_processes([*ABLATE_FLAGS, "--out", str(base / "grid")], base, "ablate.py")
+    outputs = [p.wait() for p in (*two, one, *grid)]
     for code, _, err in outputs:
         assert code == 0, err[-3000:]
     return base, [(out, err) for _, out, err in outputs]
@@ -74,19 +83,52 @@ def test_a_two_process_run_resumes_with_two_processes(runs, tmp_path):
     resumed = [p.wait() for p in _two_processes(["--resume", str(tmp_path / "two"), "--progress", "False"], tmp_path)]
     assert [code for code, _, _ in resumed] == [0, 0], resumed[0][2][-3000:]
     assert _numbers(tmp_path / "two") == _numbers(base / "two")
+    assert not any("ResumeWarning" in err or "warning:" in err for _, _, err in resumed)  # the same devices
+
+
+def test_resuming_on_another_device_count_warns_once_and_completes(runs, tmp_path):
+    """The two-process run's checkpoint at step 300 (2 devices, a batch of 2 each) resumed by one
+    process on one device (a batch of 3): one ResumeWarning, then the run completes."""
+    base, _ = runs
+    directory = str(tmp_path / "checkpoints")
+    shutil.copytree(base / "two" / "checkpoints", directory)
+    shutil.rmtree(os.path.join(directory, "600"))
+    keys = jax.vmap(jax.random.key)(np.arange(3, 6, dtype=np.uint32))
+    with pytest.warns(checkpoint.ResumeWarning) as caught:
+        result = runner.run(DDPGConfig(**{**TINY, "total_steps": 600}), keys, checkpoint_dir=directory, resume=True)
+    assert [str(w.message) for w in caught] == [
+        f"checkpoint {os.path.join(directory, '300')} was written with a batch of 2 per device on 2 cpu devices, "
+        "and this run has a batch of 3 per device on 1 cpu device: the continuation will not be bit-identical "
+        "to an uninterrupted run"
+    ]
+    assert result.steps == 600 and result.nonfinite is None
+    returns = np.asarray(result.metrics.eval_return)
+    two = np.asarray(_numbers(base / "two")["eval"]["return"])
+    assert returns.shape == two.shape == (3, 4) and np.all(np.isfinite(returns))
+    np.testing.assert_array_equal(returns[:, :2], two[:, :2])  # the chunks before the checkpoint: restored
 
 
 def test_two_processes_give_the_single_process_metrics_bit_for_bit(runs):
     base, _ = runs
     two, one = _numbers(base / "two"), _numbers(base / "one")
-    assert two["seeds"] == [3, 4, 5, 6] and len(two["eval"]["return"][0]) == 4
-    assert two == one  # same seeds on the same per-device shapes: every number identical
+    assert two["seeds"] == [3, 4, 5] and len(two["eval"]["return"]) == 3 and len(two["eval"]["return"][0]) == 4
+    assert two == one  # same seeds on the same per-device shapes (padding included): every number identical
     device = json.loads((base / "two" / "metrics.json").read_text())["device"]
     assert device.endswith("2 XLA devices in 2 processes"), device
 
 
+def test_a_grid_not_a_multiple_of_the_processes_runs_over_both(runs):
+    base, outputs = runs
+    records = [json.loads(path.read_text()) for path in sorted((base / "grid").glob("param/*/metrics.json"))]
+    assert [r["config"]["sigma_init"] for r in records] == [0.1, 0.2, 0.4]
+    assert all(r["seeds"] == [0] and r["device"].endswith("2 XLA devices in 2 processes") for r in records)
+    returns = [r["eval"]["return"][0] for r in records]
+    assert np.all(np.isfinite(returns)) and len({tuple(r) for r in returns}) == 3  # each its own setting
+    assert "error" not in outputs[4][1] and "summary.md" in outputs[3][0]
+
+
 def test_only_process_0_writes_and_reports(runs):
-    base, ((out0, _), (out1, err1), _) = runs
+    base, ((out0, _), (out1, err1), *_) = runs
     written = sorted(p.name for p in (base / "two").iterdir())
     assert written == ["checkpoints", "metrics.csv", "metrics.json", "returns.png"]
     assert sorted(p.name for p in (base / "two" / "checkpoints").iterdir()) == ["300", "600"]

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,27 @@ def test_select_devices_all_and_counts():
     assert parallel.select_devices("all") == jax.devices()
     assert parallel.select_devices(None) == jax.devices()
     assert parallel.select_devices("1") == jax.devices()[:1]
-    assert len(parallel.select_devices("all", batch=7)) in {d for d in range(1, 8) if 7 % d == 0}
+    assert parallel.select_devices("all", batch=7) == jax.devices()  # the batch is padded, never the devices cut
+
+
+def test_a_count_over_several_processes_takes_as_many_devices_from_each(monkeypatch):
+    """Every process must hold a slice of the mesh (one without any cannot take part in the run)."""
+
+    def fake(counts):  # devices of processes 0, 1, … in jax.devices() order
+        devices = [SimpleNamespace(process_index=p, platform="cpu") for p, n in enumerate(counts) for _ in range(n)]
+        monkeypatch.setattr(jax, "devices", lambda: devices)
+        return devices
+
+    devices = fake([2, 2])
+    assert parallel.select_devices("all", batch=3) == devices
+    assert parallel.select_devices(2) == [devices[0], devices[2]]
+    assert parallel.select_devices(4) == devices
+    with pytest.raises(ValueError, match=r"^devices: a run over 2 processes takes the same number of devices from "):
+        parallel.select_devices(3)
+    devices = fake([3, 1])
+    with pytest.raises(ValueError, match=r"^devices: 4 over 2 processes is 2 per process, but process 1 has only 1; "):
+        parallel.select_devices(4)
+    assert parallel.select_devices(2) == [devices[0], devices[3]]
 
 
 @pytest.mark.parametrize("spec", ["0", "-1", "two", "1.5", "", True])
@@ -50,7 +71,7 @@ def test_sharded_vmap_on_one_device_matches_jit_vmap():
 
 
 def test_sharded_over_8_cpu_devices_equals_unsharded(root):
-    """A separate process with 8 fake CPU devices: 6 seeds (padded to 8), 2 envs each."""
+    """A separate process with 8 fake CPU devices: 6 seeds (padded to 8), 2 envs each; and on 6 of them."""
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=8".strip()
     env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     script = os.path.join(root, "tests", "helpers", "sharded_vs_unsharded.py")
@@ -60,8 +81,9 @@ def test_sharded_over_8_cpu_devices_equals_unsharded(root):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["num_devices"] == 8 and report["padded_batch"] == 8 and report["output_devices"] == 8
-    assert report["all_fitted_to_batch"] == [6, 6, 7, 8, 3]  # largest device count dividing the batch
     assert report["shapes_equal"]
+    # One seed per device on 8 devices (2 of them padding) and on 6: the same per-device program, the same bits.
+    assert report["same_bits_on_6_devices"]
     # Same keys, same program per seed; only XLA's batch-size-dependent float rounding may differ
     # (the same tolerance as vmapped seed k vs the lone run with key k).
     for name, diff in report["max_rel_diff"].items():

@@ -42,19 +42,18 @@ class _Schedule:
     def __post_init__(self) -> None:
         if isinstance(self.hidden_sizes, list):
             object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        derivations = {  # in order: eval_every depends on adapt_every
+            "adapt_every": lambda: default_adapt_every(self, self.BASE_ADAPT_EVERY),
+            "learning_starts": lambda: default_learning_starts(self, self.BASE_LEARNING_STARTS),
+            "eval_episodes": lambda: default_eval_episodes(self.env),
+            "eval_every": lambda: default_eval_every(self),
+            "epsilon_decay_steps": lambda: default_epsilon_decay_steps(self),  # (DQN's only)
+        }
         derived = []
-        if self.adapt_every is None:
-            object.__setattr__(self, "adapt_every", default_adapt_every(self, self.BASE_ADAPT_EVERY))
-            derived.append("adapt_every")
-        if self.learning_starts is None:
-            object.__setattr__(self, "learning_starts", default_learning_starts(self, self.BASE_LEARNING_STARTS))
-            derived.append("learning_starts")
-        if self.eval_episodes is None:
-            object.__setattr__(self, "eval_episodes", default_eval_episodes(self.env))
-            derived.append("eval_episodes")
-        if self.eval_every is None:
-            object.__setattr__(self, "eval_every", default_eval_every(self))
-            derived.append("eval_every")
+        for name, derive in derivations.items():
+            if name in self.__dataclass_fields__ and getattr(self, name) is None:
+                object.__setattr__(self, name, derive())
+                derived.append(name)
         object.__setattr__(self, "_derived", tuple(derived))  # not a field: re-derived by replace()
         self._validate()
 
@@ -88,7 +87,7 @@ class _Schedule:
     @property
     def derived_fields(self) -> tuple[str, ...]:
         """The fields left at None and derived from the others (``adapt_every``, ``learning_starts``,
-        ``eval_every``, ``eval_episodes``).
+        ``eval_every``, ``eval_episodes``, and DQN's ``epsilon_decay_steps``).
 
         Equality compares values only: ``DDPGConfig() == DDPGConfig(eval_every=2000, eval_episodes=10)``,
         although only the first re-derives them in :meth:`replace`.
@@ -288,8 +287,8 @@ class DQNConfig(_Schedule):
     """ε of the linear schedule at step 0 (ε-greedy acts with it; parameter noise sets δ from it)."""
     epsilon_end: float = 0.05
     """ε after epsilon_decay_steps."""
-    epsilon_decay_steps: int = 50_000
-    """env steps over which ε anneals linearly."""
+    epsilon_decay_steps: int | None = None
+    """env steps over which ε anneals linearly (default: a quarter of total_steps, 50000 of the default 200000)."""
     param_epsilon: float = 0.01
     """small ε-greedy kept alongside parameter noise."""
     updates_per_step: float = 0.25
@@ -403,10 +402,11 @@ def valid_eval_intervals(config) -> list[int]:
 
 
 MAX_EVALUATIONS = 20
-"""A derived ``eval_every`` never gives more evaluations than this."""
+"""A derived ``eval_every`` never gives more evaluations than this, unless checkpoints ask for it
+(:func:`fit_checkpoint_every`)."""
 
 
-def default_eval_every(config) -> int:
+def default_eval_every(config, divides: int = 0) -> int:
     """The ``eval_every`` a run gets when it is not given: about ``EVALUATIONS`` evaluations.
 
     Among the intervals the schedule allows (:func:`valid_eval_intervals`) that give at most
@@ -414,6 +414,9 @@ def default_eval_every(config) -> int:
     (ties: more evaluations). When ``total_steps`` has no divisor near that (e.g. a prime number of
     adaptation blocks) a run gets fewer, at worst one at its end. Falls back to ``total_steps`` (or 1)
     when the schedule fields are themselves invalid, so that validation names the field at fault.
+
+    ``divides`` > 0 (a checkpoint interval) keeps only the intervals that divide it; if all of those
+    give more than ``MAX_EVALUATIONS`` evaluations, the longest of them.
     """
     total = config.total_steps
     fallback = total if _is_int(total) and 0 < total <= MAX_COUNT else 1
@@ -426,10 +429,51 @@ def default_eval_every(config) -> int:
         valid = valid_eval_intervals(config)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return fallback
+    valid = [every for every in valid if divides % every == 0] if divides > 0 else valid
     few = [every for every in valid if total // every <= MAX_EVALUATIONS]
     if not few:
-        return fallback
+        return max(valid, default=fallback)
     return min(few, key=lambda every: (abs(math.log(total / every / EVALUATIONS)), every))
+
+
+def fit_checkpoint_every(config, checkpoint_every: int):
+    """``config`` with an ``eval_every`` that ``checkpoint_every`` is a multiple of (checkpoints are
+    saved between evaluation chunks, see :mod:`pn_jax.runner`).
+
+    A derived ``eval_every`` that does not divide ``checkpoint_every`` is derived again among the
+    intervals that do (:func:`default_eval_every`) and kept as given in the copy returned, so that it
+    is reported as the value the run used. ``config`` itself when ``eval_every`` was given, the
+    derived one fits already, or ``checkpoint_every`` is not a positive integer (0: no checkpoints;
+    anything else is for :func:`pn_jax.runner.validate_checkpoint_every` to refuse).
+
+    Raises:
+      ValueError: naming ``checkpoint_every`` when no interval the schedule allows divides it.
+    """
+    if not (_is_int(checkpoint_every) and checkpoint_every > 0) or "eval_every" not in config.derived_fields:
+        return config
+    if checkpoint_every % config.eval_every == 0:
+        return config
+    every = default_eval_every(config, divides=checkpoint_every)
+    block = config.steps_per_block
+    _require(
+        checkpoint_every % every == 0,
+        "checkpoint_every",
+        f"({checkpoint_every}) must be a multiple of an evaluation interval, and every one is a multiple of "
+        f"adapt_every × update period × num_envs ({config.adapt_every} × {config.update_period} × "
+        f"{config.num_envs} = {block}): e.g. {_nearest_multiples(checkpoint_every, block)}",
+    )
+    return config.replace(eval_every=every)
+
+
+EPSILON_DECAY_SHARE = 4
+"""A derived ``epsilon_decay_steps`` is ``total_steps`` divided by this (DQN's 50k of 200k steps)."""
+
+
+def default_epsilon_decay_steps(config) -> int:
+    """The ``epsilon_decay_steps`` a DQN run gets when it is not given: a quarter of ``total_steps``
+    (at least 1; 1 when ``total_steps`` is invalid, which validation then names)."""
+    total = config.total_steps
+    return max(1, total // EPSILON_DECAY_SHARE) if _is_int(total) and 0 < total <= MAX_COUNT else 1
 
 
 def _require(ok: bool, field: str, message: str) -> None:

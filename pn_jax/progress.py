@@ -19,6 +19,7 @@ class EvalProgress:
 
     def __init__(self, total_steps: int, num_seeds: int, desc: str = "train", disable: bool = False):
         self.num_seeds = num_seeds
+        self.step = 0  # the latest env step every seed has reported (counted even when disabled)
         self._reports: dict[int, list[float]] = {}
         self._lock = threading.Lock()
         self._bar = tqdm(
@@ -29,7 +30,7 @@ class EvalProgress:
         """Restarts the bar's clock at ``initial_step`` (call after compiling, so the rate shows
         training only; a resumed run starts where its checkpoint left off)."""
         self._bar.reset(total=self._bar.total)
-        self._bar.initial = self._bar.n = initial_step
+        self._bar.initial = self._bar.n = self.step = initial_step
         self._bar.refresh()
 
     def __call__(self, env_step, eval_return) -> None:
@@ -38,6 +39,7 @@ class EvalProgress:
             reports = self._reports.setdefault(step, [])
             reports.append(value)
             if len(reports) == self.num_seeds:
+                self.step = max(self.step, step)
                 self._bar.update(step - self._bar.n)
                 self._bar.set_postfix_str(f"eval return (mean over seeds) {np.mean(reports):.1f}")
                 del self._reports[step]

@@ -59,7 +59,8 @@ REAL_RANGES = {  # name: strategy of out-of-range reals
 }
 
 
-DERIVED_WHEN_NONE = ("adapt_every", "learning_starts", "eval_every", "eval_episodes")  # None: derived
+# None: derived from the other fields
+DERIVED_WHEN_NONE = ("adapt_every", "learning_starts", "eval_every", "eval_episodes", "epsilon_decay_steps")
 
 
 def invalid_values(cls: type, name: str) -> st.SearchStrategy:
@@ -275,7 +276,8 @@ JSON = st.recursive(
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
-    """A complete tiny run with checkpoints (resuming it only rewrites its outputs)."""
+    """A complete tiny run with checkpoints. Resuming a complete run does nothing: the tests resume
+    copies without metrics.json, as if writing the outputs had failed, so the checkpoint is read."""
     from pn_jax.cli import train
 
     out = tmp_path_factory.mktemp("finished") / "run"
@@ -323,6 +325,7 @@ def test_resume_from_tampered_metadata_fails_cleanly(finished_run, data, capsys,
 
     copy = tmp_path_factory.mktemp("tampered") / "run"
     shutil.copytree(finished_run, copy)
+    (copy / "metrics.json").unlink()
     latest = copy / "checkpoints" / "300" / "meta" / "metadata"
     latest.write_text(data.draw(tampered_meta(json.loads(latest.read_text()))))
     try:
@@ -347,6 +350,7 @@ def test_resume_refuses_a_checkpoint_not_of_the_run_it_describes(finished_run, c
 
     copy = tmp_path / "run"
     shutil.copytree(finished_run, copy)
+    (copy / "metrics.json").unlink()
     path = copy / "checkpoints" / "300" / "meta" / "metadata"
     meta = json.loads(path.read_text())
     if change == "description":

@@ -119,3 +119,107 @@ def test_help_is_plain_text_and_default_folders_name_algorithm_and_env(capsys):
     assert train.default_out(TD3Config(env="brax/hopper", total_steps=100_000)) == os.path.join(
         "runs", "td3-brax-hopper"
     )
+
+
+def _main_of(command: str, out: str):
+    """``main`` of a writing command and its tiny arguments with ``out``, and the function that
+    would start its training (each test replaces it with a failure: nothing may reach it)."""
+    from conftest import TINY, flags_of
+
+    from pn_jax.cli import ablate, bench, locomotion, train
+
+    if command == "train":
+        return lambda: train.cli([*flags_of(TINY), "--out", out]), (train.runner, "run")
+    if command == "ablate":
+        args = ablate.Ablation(**{**TINY, "exploration": ("param",), "num_seeds": 1, "out": out})
+        return lambda: ablate.main(args), (ablate, "run_exploration")
+    if command == "locomotion":
+        return lambda: locomotion.main(locomotion.Locomotion(quick=True, out=out)), (locomotion, "run_task")
+    return lambda: bench.main(bench.Bench(out=out)), (bench, "compare")
+
+
+@pytest.mark.parametrize(
+    "command,where",
+    [
+        (command, where)
+        for command in ("train", "ablate", "locomotion", "bench")
+        for where in ("a folder" if command == "bench" else "a file", "below a file", "unwritable")
+    ],
+)
+def test_an_output_location_that_cannot_take_the_outputs_is_one_line_before_training(
+    command, where, tmp_path, capsys, monkeypatch
+):
+    """--out a file (for bench, a folder: it writes a file), a folder that would have to be made
+    inside a file, or one that cannot be written into: exit 2 with one line, before compiling."""
+    from pn_jax.cli import common
+
+    existing = tmp_path / "metrics.json"
+    existing.write_text("{}")
+    out = {"a file": existing, "below a file": existing / "run", "a folder": tmp_path, "unwritable": tmp_path / "x"}
+    if where == "unwritable":  # (permissions cannot stop the tests' root user: the probe fails instead)
+
+        def refuse(**_):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(common.tempfile, "TemporaryFile", refuse)
+    run, (module, name) = _main_of(command, str(out[where]))
+    monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail(f"{command} reached training"))
+    with pytest.raises(SystemExit) as exit_info:
+        run()
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and lines[0].startswith("error: out: "), err
+    expected = {
+        "a file": "is a file, not a folder",
+        "below a file": f"{existing} is a file, so ",
+        "a folder": "is a folder; give the path of a file",
+        "unwritable": "cannot write into",
+    }
+    assert expected[where] in lines[0]
+    assert existing.read_text() == "{}"
+
+
+def test_outputs_that_fail_to_write_leave_the_results_in_a_file_named_by_the_error(tmp_path, capsys, monkeypatch):
+    from pn_jax.cli.common import write_or_rescue
+
+    results = {"eval": {"return": [[1.5, float("nan")]]}}
+
+    def disk_full():
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(SystemExit) as exit_info:
+        write_or_rescue(disk_full, results, str(tmp_path / "run"))
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and err.count("\n") == 1
+    assert err.startswith(f"error: out: writing the outputs into {tmp_path / 'run'} failed ([Errno 28] No space")
+    saved = err.strip().rpartition("the results are saved in ")[2]
+    assert os.path.dirname(saved) == str(tmp_path) and os.path.basename(saved).startswith("run-unsaved-")
+    assert json.loads(open(saved).read())["eval"]["return"][0][0] == 1.5
+
+    # Nowhere beside --out to write (its parent is a file): the system's temporary folder.
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with pytest.raises(SystemExit):
+        write_or_rescue(disk_full, results, str(tmp_path / "file" / "run"))
+    saved = capsys.readouterr().err.strip().rpartition("the results are saved in ")[2]
+    assert os.path.dirname(saved) == str(tmp_path / "tmp") and os.path.exists(saved)
+
+
+def test_a_trained_run_whose_outputs_cannot_be_written_is_not_lost(tmp_path, capsys, monkeypatch):
+    from conftest import TINY, flags_of
+
+    from pn_jax.cli import train
+
+    def broken_figure(record, out):
+        raise RuntimeError("the figure could not be drawn")
+
+    monkeypatch.setattr(train, "save_run", broken_figure)
+    with pytest.raises(SystemExit) as exit_info:
+        train.cli([*flags_of(TINY), "--num-seeds", "2", "--progress", "False", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "Traceback" not in err
+    assert "failed (the figure could not be drawn); the results are saved in " in err
+    record = json.loads(open(err.strip().rpartition(" ")[2]).read())
+    assert record["seeds"] == [0, 1] and record["eval"]["step"] == [150, 300]  # a whole metrics.json

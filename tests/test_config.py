@@ -191,3 +191,81 @@ def test_a_prime_number_of_blocks_gets_few_evaluations_not_many():
     assert config.eval_every == config.total_steps
     with pytest.raises(ValueError, match="total_steps: must be a positive integer up to"):
         DDPGConfig(total_steps=10**20)  # refused at once: no divisor search over a huge count
+
+
+@pytest.mark.parametrize(
+    "changes,checkpoint_every,eval_every",
+    [
+        ({"total_steps": 8000}, 2000, 1000),  # derived 800 does not divide 2000: 8 evaluations of 1000
+        ({}, 4000, 2000),  # the derived 2000 divides it already
+        ({}, 3000, 1000),  # 20 evaluations: the most a derived interval gives
+        ({}, 100, 100),  # checkpoints this often need evaluations this often
+        ({"total_steps": 8000}, 0, 800),  # no checkpoints
+        ({"total_steps": 8000, "eval_every": 800}, 2000, 800),  # given: kept (the runner names it)
+    ],
+)
+def test_a_derived_eval_every_fits_the_checkpoint_interval(changes, checkpoint_every, eval_every):
+    from pn_jax.config import fit_checkpoint_every
+
+    config = DDPGConfig(**changes)
+    fitted = fit_checkpoint_every(config, checkpoint_every)
+    assert fitted.eval_every == eval_every
+    assert fitted.total_steps % fitted.eval_every == 0 and fitted.eval_every % fitted.steps_per_block == 0
+    if fitted.eval_every == config.eval_every:
+        assert fitted is config
+    else:  # the value the run uses is reported as given, and stays when other fields change
+        assert "eval_every" not in fitted.derived_fields and fitted.replace(tau=0.01).eval_every == eval_every
+
+
+def test_a_checkpoint_interval_no_evaluation_interval_divides_is_refused_naming_it():
+    from pn_jax.config import fit_checkpoint_every
+
+    with pytest.raises(ValueError, match=r"^checkpoint_every: \(130\) must be a multiple .* = 50\): e.g. 100 or 150"):
+        fit_checkpoint_every(DDPGConfig(), 130)
+
+
+def test_command_line_checkpoints_without_evaluation_flags_run(tmp_path, monkeypatch):
+    """``--total-steps 8000 --checkpoint-every 2000`` alone reaches training with eval_every 1000."""
+    from pn_jax.cli import train
+
+    class Reached(Exception):
+        pass
+
+    def reach(config, *args, checkpoint_every, meta, **kwargs):
+        assert meta["config"]["eval_every"] == config.eval_every  # stored as the run uses it
+        raise Reached(config.eval_every, checkpoint_every)
+
+    monkeypatch.setattr("pn_jax.runner.run", reach)
+    with pytest.raises(Reached) as reached:
+        train.cli(["--total-steps", "8000", "--checkpoint-every", "2000", "--out", str(tmp_path / "run")])
+    assert reached.value.args == (1000, 2000)
+
+
+@pytest.mark.parametrize(
+    "changes,decay",
+    [
+        ({}, 50_000),  # the default run keeps its schedule
+        ({"total_steps": 20_000}, 5_000),  # a quarter of the run, like the default
+        ({"total_steps": 1_000_000}, 250_000),
+        ({"total_steps": 20_000, "epsilon_decay_steps": 50_000}, 50_000),  # given: kept
+    ],
+)
+def test_dqn_epsilon_decay_left_out_scales_with_the_run(changes, decay):
+    config = DQNConfig(**changes)
+    assert config.epsilon_decay_steps == decay
+    assert ("epsilon_decay_steps" in config.derived_fields) == ("epsilon_decay_steps" not in changes)
+    assert float(config.hparams().epsilon_decay_steps) == decay
+    if "epsilon_decay_steps" not in changes:
+        assert config.replace(total_steps=40_000).epsilon_decay_steps == 10_000
+        assert config.cli_defaults().epsilon_decay_steps is None
+
+
+def test_command_line_derives_the_epsilon_schedule_from_the_steps_given():
+    import tyro
+
+    from pn_jax.cli import train
+
+    algo, args = train.split_algo(["--algo", "dqn", "--total-steps", "20000"])
+    parse = train._parser(train.ALGOS[algo]().cli_defaults())
+    config, _ = tyro.cli(parse, args=args, config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff))
+    assert config.epsilon_decay_steps == 5_000

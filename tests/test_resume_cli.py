@@ -1,5 +1,5 @@
-"""scripts/train.py under failure: SIGKILL halfway then --resume, determinism, NaN stops, damaged
-checkpoints, and an --out that already holds a run."""
+"""scripts/train.py under failure: SIGKILL halfway then --resume, Ctrl-C, determinism, NaN stops,
+damaged checkpoints, a finished run resumed, and an --out that already holds a run."""
 
 from __future__ import annotations
 
@@ -87,6 +87,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(runs):
 def test_damaged_checkpoint_is_refused_with_a_clear_message(runs, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(runs[0], copy)
+    (copy / "metrics.json").unlink()  # (a complete run is not resumed: as if writing it had failed)
     latest = copy / "checkpoints" / "10000" / "arrays"
     largest = max((p for p in latest.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
     with open(largest, "r+b") as f:
@@ -95,6 +96,46 @@ def test_damaged_checkpoint_is_refused_with_a_clear_message(runs, tmp_path):
     assert result.returncode == 2
     assert "resume: checkpoint" in result.stderr and "10000 is corrupt" in result.stderr
     assert "Event loop is closed" not in result.stderr  # (orbax's reads still in flight stay quiet)
+
+
+def test_ctrl_c_is_one_line_naming_the_checkpoint_and_resume_finishes_the_run(runs, tmp_path):
+    """SIGINT (Ctrl-C) after the first checkpoint: exit code 130 at once, one line with the resume
+    command and no traceback; resuming then gives the uninterrupted run's numbers."""
+    out = tmp_path / "interrupted"
+    command = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), *FLAGS]
+    process = subprocess.Popen(
+        [*command, "--checkpoint-every", "2000", "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not checkpoint.steps(str(out / "checkpoints")):
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    err = process.communicate(timeout=60)[1]
+    assert process.returncode == 130 and time.monotonic() - sent < 10, err[-3000:]
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err[-3000:]
+    latest = checkpoint.steps(str(out / "checkpoints"))[-1]
+    assert err.startswith("interrupted at env step ") and f"the latest checkpoint is at step {latest}" in err
+    assert err.strip().endswith(f"resume with: python {os.path.join(ROOT, 'scripts', 'train.py')} --resume {out}")
+    resumed = train("--resume", str(out), "--progress", "False")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert numbers(out) == numbers(runs[1])
+
+
+def test_resuming_a_finished_run_says_so_and_writes_nothing(runs, capsys):
+    from pn_jax.cli import train as train_cli
+
+    finished = runs[0]
+    before = {path: path.stat().st_mtime_ns for path in finished.rglob("*")}
+    train_cli.cli(["--resume", str(finished), "--progress", "False"])  # (returns: exit code 0)
+    assert capsys.readouterr().out == f"{finished} is complete (10000 env steps); nothing to do\n"
+    assert {path: path.stat().st_mtime_ns for path in finished.rglob("*")} == before
 
 
 def test_nonfinite_loss_stops_the_run_keeping_the_last_good_checkpoint(tmp_path, capsys):

@@ -6,7 +6,8 @@ gymnax starts them): with ``--coordinator HOST:PORT --num-processes P --process-
 ``--distributed`` on a cluster JAX detects by itself) it joins a multi-process run with
 ``jax.distributed.initialize``, and a CPU host is exposed as one XLA device per core, so
 ``--devices all`` spreads seeds over every core of every process. Each module's ``cli(argv)``
-then parses its flags (these included) and runs.
+then parses its flags (these included) and runs. Ctrl-C ends any of them at once with one line
+(for ``pn-train`` with checkpoints: the step and how to resume) and exit code 130.
 """
 
 from __future__ import annotations
@@ -162,21 +163,25 @@ def use_cpu_cores(count: int | None = None) -> bool:
 
 def _command(module: str, distributed: bool = False, cache: str | None = None) -> Callable[[], None]:
     def run() -> None:
-        joined = distributed and start_distributed(sys.argv[1:])
+        try:
+            joined = distributed and start_distributed(sys.argv[1:])
+        except KeyboardInterrupt:  # (while waiting for the other processes: nothing has started)
+            print("interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
         use_cpu_cores()
         # The cache's folder is fixed by JAX's first compile, which parsing the flags already does.
-        from pn_jax.cli.common import default_cache_dir, use_compilation_cache
-
-        use_compilation_cache(_flag(sys.argv[1:], "--compilation-cache") or cache or default_cache_dir())
-        command = importlib.import_module(f"pn_jax.cli.{module}").cli
         import jax
 
-        try:
-            command()
-        except jax.errors.JaxRuntimeError as err:  # e.g. a collective whose peer process died
-            if not joined or jax.process_count() == 1:
-                raise
-            _stop_at_once(err)
+        from pn_jax.cli.common import default_cache_dir, interrupts_exit, use_compilation_cache
+
+        with interrupts_exit():  # Ctrl-C: one line and exit code 130, at once, in every command
+            use_compilation_cache(_flag(sys.argv[1:], "--compilation-cache") or cache or default_cache_dir())
+            try:
+                importlib.import_module(f"pn_jax.cli.{module}").cli()
+            except jax.errors.JaxRuntimeError as err:  # e.g. a collective whose peer process died
+                if not joined or jax.process_count() == 1:
+                    raise
+                _stop_at_once(err)
 
     run.__doc__ = f"The ``pn-{module}`` command (:func:`pn_jax.cli.{module}.cli`)."
     return run

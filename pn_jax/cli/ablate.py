@@ -35,6 +35,7 @@ from pn_jax.cli.common import (
     field_docs,
     guarded,
     is_writer,
+    on_interrupt,
     on_writer,
     parse,
     require_distributed_start,
@@ -42,6 +43,7 @@ from pn_jax.cli.common import (
     seed_keys,
     train_sharded,
     use_compilation_cache,
+    write_or_rescue,
 )
 from pn_jax.noise import STRATEGY_HPARAMS
 from pn_jax.results import plot_heatmap, plot_settings, summary_rows, write_summary
@@ -182,6 +184,7 @@ def main(ablation: Any) -> dict:
     per_exploration = guarded(lambda: configs(ablation))
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(ablation.devices, ablation.num_seeds)))
     on_writer(lambda: claim_output_folder(ablation.out, ablation.overwrite, sweep=True))
+    on_interrupt(lambda: f"interrupted; nothing was written to {ablation.out} (a sweep writes its outputs at its end)")
 
     compiled_names: list[str] = []
     jax.monitoring.register_event_duration_secs_listener(
@@ -202,6 +205,22 @@ def main(ablation: Any) -> dict:
 
     if not is_writer():  # process 0 writes and reports for every process
         return {"records": records, "timings": timings, "rows": summary_rows(records)}
+    rows = write_or_rescue(
+        lambda: write_outputs(ablation, per_exploration, records, timings, device_name(mesh.size)),
+        {"records": records, "timings": timings},
+        ablation.out,
+    )
+    with open(os.path.join(ablation.out, "summary.md")) as f:
+        print(f.read())
+    counts = ", ".join(f"{name} {timing['train_compiles']}" for name, timing in timings.items())
+    print(f"training-program compiles per exploration kind: {counts}")
+    print(f"wrote {ablation.out}/summary.md, summary.csv, returns.png and one metrics.json per setting")
+    return {"records": records, "timings": timings, "rows": rows}
+
+
+def write_outputs(ablation: Any, per_exploration: dict, records: dict, timings: dict, device: str) -> list[dict]:
+    """Writes one metrics.json per setting, the summary table, the figures and timings.json into
+    ``--out``; returns the summary rows."""
     os.makedirs(ablation.out, exist_ok=True)
     for label, record in records.items():
         folder = os.path.join(ablation.out, record["config"]["exploration"], _slug(label))
@@ -220,13 +239,8 @@ def main(ablation: Any) -> dict:
             path = os.path.join(ablation.out, f"heatmap_{exploration.replace('+', '_')}.png")
             plot_heatmap(subset, varied[0], varied[1], path, f"{env}, {exploration}: final eval return IQM")
     with open(os.path.join(ablation.out, "timings.json"), "w") as f:
-        json.dump({"device": device_name(mesh.size), "jax_version": jax.__version__, "programs": timings}, f, indent=1)
-    with open(os.path.join(ablation.out, "summary.md")) as f:
-        print(f.read())
-    counts = ", ".join(f"{name} {timing['train_compiles']}" for name, timing in timings.items())
-    print(f"training-program compiles per exploration kind: {counts}")
-    print(f"wrote {ablation.out}/summary.md, summary.csv, returns.png and one metrics.json per setting")
-    return {"records": records, "timings": timings, "rows": rows}
+        json.dump({"device": device, "jax_version": jax.__version__, "programs": timings}, f, indent=1)
+    return rows
 
 
 def cli(argv: list[str] | None = None) -> None:

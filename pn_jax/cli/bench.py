@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import tempfile
 import time
 
@@ -40,7 +39,15 @@ import jax
 import jax.numpy as jnp
 
 from pn_jax import DDPGConfig, envs, parallel, runner
-from pn_jax.cli.common import compile_sharded, device_name, guarded, parse, use_compilation_cache
+from pn_jax.cli.common import (
+    check_output_file,
+    compile_sharded,
+    device_name,
+    guarded,
+    parse,
+    use_compilation_cache,
+    write_or_rescue,
+)
 from pn_jax.config import EVALUATIONS
 from pn_jax.networks import Actor
 from pn_jax.train import run_episodes
@@ -464,6 +471,9 @@ def main(bench: Bench) -> None:
         for backend in bench.physics_backends:
             guarded(lambda backend=backend: envs.make(bench.env, brax_backend=backend))
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(bench.devices)))
+    check_output_file(bench.out, "out")
+    if bench.markdown:
+        check_output_file(bench.markdown, "markdown")
     print(f"device: {device_name(mesh.size)}, jax {jax.__version__}", flush=True)
     rows = compare(bench, mesh)
     rows += evaluation(bench, mesh, rows) + resumable(bench, mesh) + seed_sweep(bench, mesh)
@@ -476,13 +486,17 @@ def main(bench: Bench) -> None:
         "ratios": ratios(rows),
     }
     print("\n".join(record["ratios"]))
-    os.makedirs(os.path.dirname(os.path.abspath(bench.out)), exist_ok=True)
+    write_or_rescue(lambda: write(record, bench), record, bench.out)
+    print(f"wrote {bench.out}")
+
+
+def write(record: dict, bench: Bench) -> None:
+    """Writes ``record`` to ``--out`` (JSON) and its table to ``--markdown`` if given."""
     with open(bench.out, "w") as f:
         json.dump(record, f, indent=1)
     if bench.markdown:
         with open(bench.markdown, "w") as f:
             f.write(markdown(record))
-    print(f"wrote {bench.out}")
 
 
 def cli(argv: list[str] | None = None) -> None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
+import signal
+import socket
 import sys
+import tempfile
+import threading
+import time
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import jax
 import numpy as np
@@ -140,8 +146,45 @@ def fail(message: str, code: int = 2, every_process: bool = False) -> None:
     raise SystemExit(code)
 
 
+def check_output_folder(out: str, flag: str = "out") -> None:
+    """Fails with one line (naming ``flag``) unless ``out`` is a folder this process can write into;
+    creates it, and the folders above it, when missing. Commands call it before anything compiles, so
+    a bad output location never costs a run: ``out`` a file, a file where a folder above it should
+    be, or a location that cannot be created or written (permissions, a read-only or full disk)."""
+    other = f"choose another --{flag.replace('_', '-')}"
+    if os.path.exists(out) and not os.path.isdir(out):
+        fail(f"{flag}: {out} is a file, not a folder; {other} (a folder for the outputs)")
+    if above := _file_above(out):
+        fail(f"{flag}: {above} is a file, so the folder {out} cannot be made inside it; {other}")
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # a probe, deleted on closing
+            pass
+    except OSError as err:
+        fail(f"{flag}: cannot write into {out} ({err.strerror or err}); {other}")
+
+
+def check_output_file(path: str, flag: str = "out") -> None:
+    """:func:`check_output_folder` for a command that writes one file: ``path`` must not be a folder,
+    and its folder must be (or become) one this process can write into."""
+    if os.path.isdir(path):
+        fail(f"{flag}: {path} is a folder; give the path of a file to write (e.g. {os.path.join(path, 'bench.json')})")
+    if above := _file_above(path):
+        fail(f"{flag}: {above} is a file, so {path} cannot be written inside it; choose another --{flag}")
+    check_output_folder(os.path.dirname(path) or ".", flag)
+
+
+def _file_above(path: str) -> str | None:
+    """The nearest existing path above ``path`` if it is a file (so nothing can be made below it)."""
+    above = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    return None if os.path.isdir(above) else above
+
+
 def claim_output_folder(out: str, overwrite: bool, *, sweep: bool = False, resumable: bool = False) -> None:
-    """Refuses an ``--out`` that already holds results, unless ``overwrite``.
+    """Refuses an ``--out`` that cannot hold the outputs (:func:`check_output_folder`, which creates
+    it) or already holds results, unless ``overwrite``.
 
     A single run (``scripts/train.py``) looks at ``out`` itself; with ``overwrite`` its metrics
     files and checkpoints are deleted first, so a stale checkpoint can never be resumed. A sweep
@@ -151,6 +194,7 @@ def claim_output_folder(out: str, overwrite: bool, *, sweep: bool = False, resum
     from pn_jax import checkpoint
     from pn_jax.results import CHECKPOINT_DIR, clear_run, runs_in
 
+    check_output_folder(out)
     found = runs_in(out, depth=2 if sweep else 0)
     if found and not overwrite:
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
@@ -162,6 +206,99 @@ def claim_output_folder(out: str, overwrite: bool, *, sweep: bool = False, resum
         )
     if found and not sweep:
         clear_run(out)
+
+
+def write_or_rescue(write: Callable[[], T], results: Any, out: str) -> T:
+    """Runs ``write`` (it writes a command's outputs into ``out``) without losing trained results: if it
+    fails (disk full, permissions changed, a figure that cannot be drawn, …), ``results`` are saved as
+    JSON beside ``out`` (else in the system's temporary folder) and the one-line error says where."""
+    try:
+        return write()
+    except Exception as err:
+        saved = rescue(results, out)
+        where = f"the results are saved in {saved}" if saved else "they could not be saved anywhere else either"
+        fail(f"out: writing the outputs into {out} failed ({_first_line(err)}); {where}", code=1)
+        raise  # unreachable
+
+
+def rescue(results: Any, out: str) -> str | None:
+    """Writes ``results`` to ``<out>-unsaved-<time>.json`` beside ``out``, or in the system's temporary
+    folder; returns the file written (None if neither place took it)."""
+    name = f"{os.path.basename(os.path.abspath(out))}-unsaved-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    for folder in (os.path.dirname(os.path.abspath(out)), tempfile.gettempdir()):
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "w") as f:
+                json.dump(results, f, indent=1, default=lambda x: np.asarray(x).tolist())
+            return path
+        except (OSError, TypeError, ValueError):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+    return None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+INTERRUPTED = 130
+"""Exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
+_interrupt_note: list[Callable[[], str]] = [lambda: "interrupted"]
+_exiting = threading.Lock()
+
+
+def on_interrupt(note: Callable[[], str]) -> None:
+    """Sets the one line a Ctrl-C prints from now on (e.g. where the run stopped and how to resume it);
+    ``note`` is called then, perhaps from another thread while the main one waits in a compiled program."""
+    _interrupt_note[0] = note
+
+
+def exit_interrupted() -> NoReturn:
+    """Prints the Ctrl-C note and ends the process at once with :data:`INTERRUPTED`: a compiled
+    program still running is abandoned, not waited for. (Checkpoints are committed by renaming a
+    finished folder, so one being written is simply not there; metrics.json likewise.)"""
+    with _exiting:  # the main thread and the watcher may both get here: one prints
+        try:
+            line = _interrupt_note[0]()
+        except Exception as err:  # the note is a courtesy: never a traceback instead of the exit
+            line = f"interrupted ({_first_line(err)})"
+        if not jax.distributed.is_initialized() or jax.process_index() == 0:
+            print(("\n" if sys.stderr.isatty() else "") + line, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(INTERRUPTED)
+
+
+@contextlib.contextmanager
+def interrupts_exit():
+    """Within it, Ctrl-C ends the process at once (:func:`exit_interrupted`), even while the main
+    thread waits inside a compile or a compiled program, where Python raises ``KeyboardInterrupt``
+    only once that returns: a watcher thread wakes on the signal's byte (``signal.set_wakeup_fd``).
+    Outside the main thread only a ``KeyboardInterrupt`` that arrives is turned into that exit."""
+    reader, writer = socket.socketpair()
+    try:
+        previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:  # not the main thread
+        previous = None
+    if previous is not None:
+        threading.Thread(target=_watch, args=(reader,), name="interrupt-watcher", daemon=True).start()
+    try:
+        yield
+    except KeyboardInterrupt:
+        exit_interrupted()
+    finally:
+        if previous is not None:
+            signal.set_wakeup_fd(previous)
+        writer.close()  # (the watcher reads the end of the stream and returns)
+
+
+def _watch(reader: socket.socket) -> None:
+    while (byte := reader.recv(1)) and byte != bytes([signal.SIGINT]):
+        pass
+    reader.close()
+    if byte:
+        exit_interrupted()
 
 
 def require_distributed_start(run: Any) -> None:

@@ -11,8 +11,11 @@ python scripts/train.py --resume OUT continues with exactly the numbers of an un
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shlex
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Annotated
 
@@ -29,6 +32,7 @@ from pn_jax.cli.common import (
     fail,
     guarded,
     is_writer,
+    on_interrupt,
     on_writer,
     parse,
     program_name,
@@ -36,9 +40,11 @@ from pn_jax.cli.common import (
     run_record,
     seed_keys,
     use_compilation_cache,
+    write_or_rescue,
 )
+from pn_jax.config import fit_checkpoint_every
 from pn_jax.progress import EvalProgress
-from pn_jax.results import CHECKPOINT_DIR, save_run, summarize
+from pn_jax.results import CHECKPOINT_DIR, RUN_FILES, save_run, summarize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,9 +63,11 @@ class Run:
     devices: str = "all"
     """devices to spread the seeds over: 'all' or a count (seeds are padded to a multiple)."""
     checkpoint_every: int = 0
-    """env steps between checkpoints in OUT/checkpoints, a multiple of eval_every (0: none; the last two are kept)."""
+    """env steps between checkpoints in OUT/checkpoints, a multiple of eval_every (0: none; the last two are kept;
+    an eval_every left out is chosen to divide it)."""
     resume: str | None = None
-    """continue the run in this folder from its latest checkpoint, with its config and seeds."""
+    """continue the run in this folder from its latest checkpoint, with its config and seeds (a finished run
+    is left as it is)."""
     overwrite: bool = False
     """replace the outputs and checkpoints of a run already in --out instead of refusing."""
     compilation_cache: Annotated[str, tyro.conf.arg(help=CACHE_HELP)] = default_cache_dir()
@@ -80,6 +88,8 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
     """Trains, writes the outputs, and returns the metrics.json record.
 
     ``saved`` is the run description stored with the checkpoints of ``run.resume`` (read if None).
+    Resuming a finished run (its last checkpoint at total_steps, its outputs written) trains and
+    writes nothing, and returns its metrics.json record.
     """
     if run.num_seeds <= 0:
         fail(f"num_seeds: must be a positive integer, got {run.num_seeds}")
@@ -90,7 +100,12 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
     else:
         seeds = list(range(run.seed, run.seed + run.num_seeds))
         run = dataclasses.replace(run, out=run.out or default_out(config))
+    config = guarded(lambda: fit_checkpoint_every(config, run.checkpoint_every))
     guarded(lambda: runner.validate_checkpoint_every(run.checkpoint_every, config))
+    if run.resume and (record := _finished(config, run.out)) is not None:
+        if is_writer():
+            print(f"{run.out} is complete ({config.total_steps} env steps); nothing to do")
+        return record
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices, len(seeds))))
     if not run.resume:  # every flag is valid: only now may an existing run be refused or cleared
         on_writer(lambda: claim_output_folder(run.out, run.overwrite, resumable=True))
@@ -110,20 +125,23 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         desc=config.env,
         disable=not run.progress or not is_writer(),
     )
-    result = _resumable(
-        lambda: runner.run(
-            config,
-            seed_keys(seeds),
-            mesh=mesh,
-            checkpoint_dir=os.path.join(run.out, CHECKPOINT_DIR),
-            checkpoint_every=run.checkpoint_every,
-            resume=bool(run.resume),
-            meta=meta,
-            seeds=seeds,
-            progress_fn=progress,
-            on_start=progress.start,
+    on_interrupt(lambda: interrupted_note(config, run, progress.step))
+    with warnings.catch_warnings():  # e.g. checkpoint.ResumeWarning: one line, when it happens
+        warnings.showwarning = _warning_line
+        result = _resumable(
+            lambda: runner.run(
+                config,
+                seed_keys(seeds),
+                mesh=mesh,
+                checkpoint_dir=os.path.join(run.out, CHECKPOINT_DIR),
+                checkpoint_every=run.checkpoint_every,
+                resume=bool(run.resume),
+                meta=meta,
+                seeds=seeds,
+                progress_fn=progress,
+                on_start=progress.start,
+            )
         )
-    )
     progress.close()
 
     record = run_record(config, result.metrics, seeds, mesh, result.compile_seconds, result.run_seconds)
@@ -133,7 +151,7 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         if result.nonfinite:
             raise SystemExit(1)
         return record
-    paths = save_run(record, run.out)
+    paths = write_or_rescue(lambda: save_run(record, run.out), record, run.out)
     print(summarize(record))
     rate = record["env_steps_per_second"]
     print(
@@ -153,6 +171,39 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         )
         fail(f"{result.nonfinite}; the run stopped after env step {result.steps}, and {kept}", code=1)
     return record
+
+
+def _finished(config: DDPGConfig | DQNConfig, out: str) -> dict | None:
+    """The metrics.json record of the run in ``out`` if it is finished: its latest checkpoint is at
+    total_steps and all its outputs were written (None otherwise, e.g. when writing them failed)."""
+    written = all(os.path.isfile(os.path.join(out, name)) for name in RUN_FILES)
+    if not written or checkpoint.steps(os.path.join(out, CHECKPOINT_DIR))[-1:] != [config.total_steps]:
+        return None
+    try:
+        with open(os.path.join(out, "metrics.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):  # unreadable: written again from the checkpoint
+        return None
+
+
+def interrupted_note(config: DDPGConfig | DQNConfig, run: Run, step: int) -> str:
+    """The line a Ctrl-C prints: where the run stopped (``step``: the last evaluation passed) and,
+    with checkpoints, how to resume it."""
+    steps = checkpoint.steps(os.path.join(run.out, CHECKPOINT_DIR)) if run.checkpoint_every else []
+    where = f"interrupted at env step {max([step, *steps])} of {config.total_steps}"
+    if not run.checkpoint_every:
+        return f"{where}; nothing was saved (--checkpoint-every keeps checkpoints to resume from)"
+    if not steps:
+        return f"{where}, before the first checkpoint (every {run.checkpoint_every} steps); nothing was saved"
+    name = program_name()
+    command = f"{name if name.startswith('pn-') else f'python {name}'} --resume {shlex.quote(run.out)}"
+    return f"{where}; the latest checkpoint is at step {steps[-1]}; resume with: {command}"
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Shows a warning raised while training as one ``warning: ...`` line on stderr, from process 0."""
+    if is_writer():
+        print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _resumable(train):

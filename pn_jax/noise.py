@@ -220,7 +220,9 @@ class ExplorationStats(NamedTuple):
     """What :attr:`Exploration.adapt` reports: the noise scale and the measured distance."""
 
     sigma: jax.Array  # [] parameter σ, or the action-noise std
-    distance: jax.Array  # [] action-space distance (normalised units) of the exploration
+    distance: jax.Array  # [] measured action-space distance (normalised units) of the exploration:
+    # param, gaussian: RMS of (explored − clean action) on the replay batch; ou: RMS of its noise
+    # since the last adapt (before clipping); none: 0. DQN: param's KL distance, egreedy's ε
 
 
 class NoisePool(NamedTuple):
@@ -481,7 +483,13 @@ def _apply_flat_noise(params: Params, scale: jax.Array, flat: jax.Array, mask: P
 
 
 def gaussian_action_noise(apply_fn: ApplyFn, std: jax.Array | float) -> Exploration:
-    """``a = clip(π(s) + η)``, ``η ~ N(0, std²)`` fresh every step (normalised action units)."""
+    """``a = clip(π(s) + η)``, ``η ~ N(0, std²)`` fresh every step (normalised action units).
+
+    ``adapt`` measures the distance it reports: on the replay batch it draws ``η`` as ``act`` does
+    and returns the RMS of the perturbation actually applied, ``sqrt(mean((clip(π(s) + η) − π(s))²))``
+    (:func:`action_distance` of the noisy against the clean actions, the quantity parameter noise
+    adapts σ by), so clipping at the action bounds shows: it is below ``std`` where π(s) is near ±1.
+    """
     _check_hparam("action_noise_std", std, lambda x: x >= 0, ">= 0")
 
     def init(key, params, num_envs):
@@ -496,8 +504,10 @@ def gaussian_action_noise(apply_fn: ApplyFn, std: jax.Array | float) -> Explorat
         return state
 
     def adapt(key, state, params, obs):
-        std_ = jnp.asarray(std, jnp.float32)
-        return state, ExplorationStats(sigma=std_, distance=std_)
+        clean = apply_fn(params, obs)
+        noisy = _clip(clean + std * jax.random.normal(key, clean.shape, clean.dtype))
+        distance = jnp.sqrt(jnp.mean(jnp.square(noisy - clean)))
+        return state, ExplorationStats(sigma=jnp.asarray(std, jnp.float32), distance=distance)
 
     return Exploration(init, act, reset, adapt)
 
@@ -512,7 +522,8 @@ def ou_action_noise(
     draw of that law (not from 0), so ``std`` is the noise's std from the first step on and
     Gaussian and OU noise of equal ``std`` differ only in their temporal correlation,
     ``corr(x_t, x_{t+k}) = (1 − θ·dt)^k`` (θ = 0.15, dt = 0.01: ≈ 0.74 after 200 steps).
-    ``adapt`` reports the RMS of the noise acted with since the previous ``adapt``.
+    ``adapt`` reports the RMS of the noise acted with since the previous ``adapt`` (the process's
+    values, before the action is clipped to [-1, 1]).
     """
     _check_hparam("action_noise_std", std, lambda x: x >= 0, ">= 0")
     _check_hparam("ou_theta", theta, lambda x: (x > 0) & (x * dt < 2), f"in (0, {2 / dt:g})")

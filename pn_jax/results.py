@@ -1,5 +1,9 @@
 """Results on disk and the statistics behind them: metrics.json / metrics.csv / returns.png.
 
+Intervals over seeds are 95% bootstrap CIs from :data:`FEW_SEEDS` finite seeds on and the seeds'
+range below; runs of different strategies on the same seeds are compared with paired tests
+(:func:`mcnemar_exact`, :func:`paired_permutation_test`, :func:`holm` for several at once).
+
 The only module (with :mod:`pn_jax.progress`) that writes files or prints.
 """
 
@@ -10,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -135,14 +140,27 @@ def stratified_bootstrap_ci(
     return float(np.nanquantile(stats, alpha)), float(np.nanquantile(stats, 1 - alpha))
 
 
+FEW_SEEDS = 5
+"""Below this many finite seeds an interval over seeds is their range [min, max], never a 95% CI.
+
+With 4 or fewer seeds the percentile bootstrap of the IQM returns exactly the seeds' minimum and
+maximum (a resample whose IQM window holds only the smallest seed, or only the largest, comes up
+in more than 2.5% of resamples), so calling it a 95% CI would claim a coverage it does not have."""
+
+
+def interval_name(seeds: int) -> str:
+    """What an interval over ``seeds`` finite seeds is: ``"95% CI"`` from :data:`FEW_SEEDS` on, else ``"range"``."""
+    return "95% CI" if seeds >= FEW_SEEDS else "range"
+
+
 class SeedStats(NamedTuple):
     """Statistics of one score per seed, over the finite seeds; ``diverged`` counts the others."""
 
     seeds: int  # all seeds, diverged ones included
     diverged: int  # seeds whose score is NaN or ±inf, left out of every statistic below
     iqm: float  # NaN when every seed diverged, like the rest
-    ci_low: float  # 95% stratified-bootstrap CI of the IQM
-    ci_high: float
+    ci_low: float  # 95% stratified-bootstrap CI of the IQM; with < FEW_SEEDS finite seeds: min (a range)
+    ci_high: float  # its upper end; with < FEW_SEEDS finite seeds: max
     median: float
     mean: float
     min: float
@@ -150,23 +168,49 @@ class SeedStats(NamedTuple):
 
 
 def seed_stats(scores: np.ndarray) -> SeedStats:
-    """:class:`SeedStats` of ``scores [S]`` (e.g. each seed's final eval return)."""
+    """:class:`SeedStats` of ``scores [S]`` (e.g. each seed's final eval return).
+
+    The interval is the IQM's 95% stratified-bootstrap CI with at least :data:`FEW_SEEDS` finite
+    seeds and their range ``[min, max]`` below that; :func:`interval_name` names it.
+    """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     finite = scores[np.isfinite(scores)]
     if finite.size == 0:
         return SeedStats(scores.size, scores.size, *(math.nan,) * 7)
-    low, high = stratified_bootstrap_ci(finite)
+    low, high = stratified_bootstrap_ci(finite) if finite.size >= FEW_SEEDS else (finite.min(), finite.max())
     return SeedStats(
         seeds=scores.size,
         diverged=scores.size - finite.size,
         iqm=float(iqm(finite)),
-        ci_low=low,
-        ci_high=high,
+        ci_low=float(low),
+        ci_high=float(high),
         median=float(np.median(finite)),
         mean=float(np.mean(finite)),
         min=float(np.min(finite)),
         max=float(np.max(finite)),
     )
+
+
+def seed_band(values: np.ndarray, statistic=iqm) -> tuple[np.ndarray, np.ndarray, str]:
+    """A band over seeds for a curve: ``(low [...], high [...], label)`` from ``values [S, ...]``.
+
+    Where at least :data:`FEW_SEEDS` seeds are finite, the 95% percentile-bootstrap CI of
+    ``statistic``; elsewhere the finite seeds' range ``[min, max]``. The label says which.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    low, high = bootstrap_ci(values, statistic=statistic)
+    few = np.sum(np.isfinite(values), axis=0) < FEW_SEEDS
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: its band stays NaN
+        low = np.where(few, np.nanmin(values, axis=0), low)
+        high = np.where(few, np.nanmax(values, axis=0), high)
+    if few.all():
+        label = "range over seeds [min, max]"
+    elif few.any():
+        label = f"95% bootstrap CI (range where < {FEW_SEEDS} seeds)"
+    else:
+        label = "95% bootstrap CI"
+    return low, high, label
 
 
 def fmt_stat(value: float | None, spec: str = ".1f") -> str:
@@ -183,6 +227,99 @@ def wilson_ci(successes: np.ndarray, trials: int, confidence: float = 0.95) -> t
     centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z / (1 + z * z / trials) * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
     return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+class McNemar(NamedTuple):
+    """An exact McNemar test of one yes/no outcome on paired seeds."""
+
+    pairs: int  # seeds compared (both outcomes known)
+    first_only: int  # pairs where only the first run had the outcome (b)
+    second_only: int  # pairs where only the second had it (c)
+    p: float  # two-sided: 2·P(Binomial(b + c, ½) ≤ min(b, c)), at most 1; 1 when b + c = 0
+
+
+def mcnemar_exact(first: Sequence[bool], second: Sequence[bool]) -> McNemar:
+    """Exact McNemar test: do two runs on the same seeds differ in how often an outcome happens?
+
+    Seed ``k`` of both runs started from the same key, so the outcomes are paired; only the seeds
+    where they disagree carry information, and under "no difference" each such seed is as likely to
+    favour either run. The p-value is the two-sided exact binomial test of those ``b + c`` seeds.
+
+    Args:
+      first: ``[S]`` outcome per seed of the first run (e.g. reached the goal).
+      second: ``[S]`` the same seeds' outcome in the second run.
+
+    Returns:
+      :class:`McNemar`; e.g. ``b = 5, c = 0`` gives ``p = 2 / 2⁵ = 0.0625``.
+    """
+    first, second = np.asarray(first, dtype=bool).reshape(-1), np.asarray(second, dtype=bool).reshape(-1)
+    if first.shape != second.shape:
+        raise ValueError(f"mcnemar_exact: paired outcomes need equal lengths, got {first.size}, {second.size}")
+    b, c = int(np.sum(first & ~second)), int(np.sum(second & ~first))
+    n = b + c
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return McNemar(first.size, b, c, min(1.0, 2.0 * tail))
+
+
+class PairedPermutation(NamedTuple):
+    """A paired sign-flip permutation test of the mean difference between two runs' scores."""
+
+    pairs: int  # seeds compared (finite in both runs)
+    mean_difference: float  # mean over those seeds of first − second
+    p: float  # two-sided
+    exact: bool  # every sign flip enumerated (else a Monte Carlo estimate)
+
+
+def paired_permutation_test(
+    first: Sequence[float], second: Sequence[float], exact_up_to: int = 16, num_resamples: int = 20_000, seed: int = 0
+) -> PairedPermutation:
+    """Paired sign-flip permutation test: is the mean of ``first − second`` over seeds nonzero?
+
+    Under "no difference" the sign of each seed's difference is a coin flip. The p-value is the
+    fraction of the ``2ⁿ`` sign assignments whose ``|mean|`` is at least the observed one (each
+    assignment and its mirror both count, so it is two-sided; the smallest possible value is
+    ``2 / 2ⁿ``: 0.125 with 4 seeds, 0.0078 with 8). Pairs with a non-finite score (a diverged
+    seed) are left out.
+
+    Args:
+      first, second: ``[S]`` per-seed scores of two runs on the same seeds.
+      exact_up_to: enumerate every sign flip up to this many pairs; above, ``num_resamples`` random ones.
+      num_resamples, seed: the Monte Carlo estimate's size and NumPy seed (``(hits + 1) / (R + 1)``).
+
+    Returns:
+      :class:`PairedPermutation`; ``p = 1`` and ``mean_difference = NaN`` without any finite pair.
+    """
+    first, second = np.asarray(first, dtype=np.float64).reshape(-1), np.asarray(second, dtype=np.float64).reshape(-1)
+    if first.shape != second.shape:
+        raise ValueError(f"paired_permutation_test: paired scores need equal lengths, got {first.size}, {second.size}")
+    d = (first - second)[np.isfinite(first) & np.isfinite(second)]
+    n = d.size
+    if n == 0:
+        return PairedPermutation(0, math.nan, 1.0, True)
+    observed = abs(d.sum())
+    tolerance = 1e-9 * max(float(np.abs(d).sum()), 1e-300)  # sums equal up to rounding count as ties
+    if n <= exact_up_to:
+        signs = 1 - 2 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)  # [2ⁿ, n]: every ±1 assignment
+        p = float(np.mean(np.abs(signs @ d) >= observed - tolerance))
+        return PairedPermutation(n, float(d.mean()), p, True)
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(num_resamples, n))
+    hits = int(np.sum(np.abs(signs @ d) >= observed - tolerance))
+    return PairedPermutation(n, float(d.mean()), (hits + 1) / (num_resamples + 1), False)
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values of ``m`` comparisons made together (same order as given).
+
+    The ``i``-th smallest p is multiplied by ``m − i`` (``i`` from 0), made non-decreasing in that
+    order and capped at 1; rejecting where the adjusted p is below α keeps the chance of any false
+    rejection among the ``m`` at most α.
+    """
+    p = np.asarray(p_values, dtype=np.float64).reshape(-1)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (p.size - np.arange(p.size))))
+    out = np.empty_like(p)
+    out[order] = adjusted
+    return out
 
 
 def success_curve(first_steps: Sequence[int | None], steps: np.ndarray) -> np.ndarray:
@@ -341,9 +478,11 @@ def diverged_note(values: np.ndarray) -> str:
 
 
 def plot_returns(record: dict, path: str, title: str | None = None) -> None:
-    """Eval return vs env steps: IQM over seeds with a 95% bootstrap band, and each seed faintly.
+    """Eval return vs env steps: IQM over seeds with a band (:func:`seed_band`), and each seed faintly.
 
-    Statistics at each step are over the seeds finite there; the legend counts the diverged seeds.
+    The band is a 95% bootstrap CI with at least :data:`FEW_SEEDS` finite seeds, their range below
+    that (the legend says which). Statistics at each step are over the seeds finite there; the
+    legend counts the diverged seeds.
     """
     import matplotlib
 
@@ -355,9 +494,9 @@ def plot_returns(record: dict, path: str, title: str | None = None) -> None:
     for row in values:
         ax.plot(steps, row, color="tab:blue", alpha=0.15, linewidth=0.8)
     center = iqm(values)
-    low, high = bootstrap_ci(values)
+    low, high, band = seed_band(values)
     ax.plot(steps, center, color="tab:blue", label=f"IQM over {values.shape[0]} seeds{diverged_note(values)}")
-    ax.fill_between(steps, low, high, color="tab:blue", alpha=0.25, label="95% bootstrap CI")
+    ax.fill_between(steps, low, high, color="tab:blue", alpha=0.25, label=band)
     config = record["config"]
     ax.set_title(title or f"{config['env']} — {algo_label(record)}, exploration={config['exploration']}")
     ax.set_xlabel("environment steps")
@@ -373,14 +512,21 @@ RUN_FILES = ("metrics.json", "metrics.csv", "returns.png")
 CHECKPOINT_DIR = "checkpoints"  # a run's checkpoints: OUT/checkpoints/<env step>/
 
 
+def write_record(record: dict, out_dir: str) -> str:
+    """Writes ``out_dir/metrics.json`` atomically (a run stopped meanwhile leaves none, never half
+    of one), creating ``out_dir``; returns its path."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "metrics.json")
+    with open(path + ".partial", "w") as f:
+        json.dump(record, f, indent=1, allow_nan=False)
+    os.replace(path + ".partial", path)
+    return path
+
+
 def save_run(record: dict, out_dir: str) -> dict[str, str]:
     """Writes ``metrics.json`` (atomically), ``metrics.csv`` and ``returns.png`` into ``out_dir``."""
-    os.makedirs(out_dir, exist_ok=True)
     paths = {name: os.path.join(out_dir, name) for name in RUN_FILES}
-    partial = paths["metrics.json"] + ".partial"
-    with open(partial, "w") as f:
-        json.dump(record, f, indent=1, allow_nan=False)
-    os.replace(partial, paths["metrics.json"])
+    write_record(record, out_dir)
     write_csv(record, paths["metrics.csv"])
     plot_returns(record, paths["returns.png"])
     return paths
@@ -429,9 +575,10 @@ def summarize(record: dict) -> str:
 
 
 def summary_rows(records: dict[str, dict]) -> list[dict]:
-    """One row per setting: final eval return IQM with a 95% stratified-bootstrap CI, median, mean.
+    """One row per setting: final eval return IQM with its interval (:func:`seed_stats`), median, mean.
 
     Statistics are over the seeds whose final return is finite; ``diverged`` counts the others.
+    ``ci_low``/``ci_high`` are a 95% CI with at least :data:`FEW_SEEDS` finite seeds, else the range.
 
     Args:
       records: ``{label: metrics.json record}``.
@@ -456,42 +603,67 @@ def summary_rows(records: dict[str, dict]) -> list[dict]:
     return rows
 
 
-FEW_SEEDS = 5
-"""Below this many seeds a summary says its bootstrap interval is not a 95% CI."""
-
-
 def write_summary(rows: list[dict], csv_path: str, md_path: str, title: str) -> None:
-    """``summary.csv`` (all columns) and ``summary.md`` (a Markdown table, best IQM first)."""
+    """``summary.csv`` (all columns) and ``summary.md`` (a Markdown table, best IQM first).
+
+    The interval column is headed ``95% CI`` when every setting has at least :data:`FEW_SEEDS`
+    finite seeds and ``range`` when none has; a mixed table marks each range ``(range)``.
+    """
     write_rows_csv(rows, csv_path)
     lines = [
         f"# {title}",
         "",
-        "Final deterministic eval return per setting: IQM over seeds with a 95% stratified-bootstrap CI.",
+        "Final deterministic eval return per setting: IQM over seeds with an interval: a 95% "
+        f"stratified-bootstrap CI with at least {FEW_SEEDS} finite seeds, the seeds' range [min, max] with fewer.",
         "Statistics are over the finite seeds; *diverged* counts the seeds whose final return is NaN or ±inf.",
     ]
-    fewest = min((row["seeds"] for row in rows), default=0)
-    if fewest < FEW_SEEDS:
+    header, mark = interval_header([row["seeds"] - row["diverged"] for row in rows])
+    if header != "95% CI":
         lines += [
-            f"With {fewest} seed(s) per setting the bootstrap interval is about the [min, max] of those seeds, "
-            f"not a 95% interval: use at least {FEW_SEEDS} seeds before comparing settings by it.",
+            f"With fewer than {FEW_SEEDS} seeds the interval is a range, not a confidence interval, and "
+            "whether two ranges overlap says nothing about a difference: compare settings with a paired "
+            "test over more seeds.",
         ]
     lines += [
         "",
-        "| setting | seeds | diverged | IQM | 95% CI | median | min | max |",
+        f"| setting | seeds | diverged | IQM | {header} | median | min | max |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda r: (math.isnan(r["final_iqm"]), -r["final_iqm"])):
         lines.append(
             f"| {row['setting']} | {row['seeds']} | {row['diverged']} | {fmt_stat(row['final_iqm'])} | "
-            f"[{fmt_stat(row['ci_low'])}, {fmt_stat(row['ci_high'])}] | {fmt_stat(row['median'])} | "
-            f"{fmt_stat(row['min'])} | {fmt_stat(row['max'])} |"
+            f"{interval_cell(row, mark)} | {fmt_stat(row['median'])} | {fmt_stat(row['min'])} | "
+            f"{fmt_stat(row['max'])} |"
         )
     with open(md_path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
 
+def interval_header(finite_seeds: Sequence[int]) -> tuple[str, bool]:
+    """``(column header, mark ranges)`` for a table whose rows have ``finite_seeds`` finite seeds each.
+
+    ``("95% CI", False)`` when every row has at least :data:`FEW_SEEDS`, ``("range", False)`` when
+    none has, else ``("95% CI or range", True)``: each row below :data:`FEW_SEEDS` is marked.
+    """
+    few = [n < FEW_SEEDS for n in finite_seeds]
+    if not any(few):
+        return "95% CI", False
+    return ("range", False) if all(few) else ("95% CI or range", True)
+
+
+def interval_cell(row: dict, mark: bool = False) -> str:
+    """``[low, high]`` of a :func:`summary_rows`-style row, with `` (range)`` when ``mark`` and it is one."""
+    cell = f"[{fmt_stat(row['ci_low'])}, {fmt_stat(row['ci_high'])}]"
+    finite = row["seeds"] - row["diverged"]
+    return cell + (" (range)" if mark and interval_name(finite) == "range" else "")
+
+
 def plot_settings(records: dict[str, dict], path: str, title: str) -> None:
-    """Eval return vs env steps, one IQM curve with a 95% bootstrap band per setting."""
+    """Eval return vs env steps, one IQM curve per setting with a band (:func:`seed_band`).
+
+    The y label says what the bands are: 95% bootstrap CIs, seed ranges (below :data:`FEW_SEEDS`
+    finite seeds), or both.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -499,20 +671,31 @@ def plot_settings(records: dict[str, dict], path: str, title: str) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     colors = plt.get_cmap("viridis" if len(records) > 10 else "tab10")
+    bands: set[str] = set()
     for i, (label, record) in enumerate(records.items()):
         steps, values = series(record, "eval")
         color = colors(i / max(1, len(records) - 1)) if len(records) > 10 else colors(i)
-        low, high = bootstrap_ci(values)
+        low, high, band = seed_band(values)
+        bands.add(band)
         ax.plot(steps, iqm(values), color=color, label=label + diverged_note(values), linewidth=1.2)
         ax.fill_between(steps, low, high, color=color, alpha=0.12)
     ax.set_title(title)
     ax.set_xlabel("environment steps per seed")
-    ax.set_ylabel("eval return (IQM over seeds, 95% CI)")
+    ax.set_ylabel(f"eval return (IQM over seeds; band: {band_text(bands)})", fontsize=8 if len(bands) > 1 else 10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6 if len(records) > 8 else 8, loc="best", ncol=2 if len(records) > 8 else 1)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def band_text(labels: set[str]) -> str:
+    """One description of the bands of several curves (labels from :func:`seed_band`)."""
+    if not labels:
+        return "none"
+    if len(labels) == 1:
+        return next(iter(labels))
+    return f"95% bootstrap CI, or range with < {FEW_SEEDS} seeds"
 
 
 def plot_heatmap(records: dict[str, dict], x_field: str, y_field: str, path: str, title: str) -> None:

@@ -81,6 +81,10 @@ def test_report_counts_upside_down_episodes_and_draws_the_figures(tmp_path, caps
     assert missing in capsys.readouterr().err
     text = (tmp_path / "halfcheetah" / "summary.md").read_text()
     assert "| ddpg-gaussian | 4 |" in text and "| 75% | 2/4 | — |" in text
+    assert "final IQM [range]" in text and "95% CI]" not in text  # 4 seeds: the seeds' range
+    # param ahead on all 4 shared seeds: the smallest p a paired test of 4 seeds can give
+    assert "| ddpg-param vs ddpg-gaussian | final return | mean 1950.0 | mean 987.5 | +962.5 over 4 seeds |" in text
+    assert "paired permutation | 0.125 | 0.125 |" in text
     for name in ("summary.md", "summary.csv", "returns.png", "sigma.png", "upside_down.png"):
         assert (tmp_path / "halfcheetah" / name).stat().st_size > 0, name
 
@@ -102,3 +106,34 @@ def test_bad_flags_are_refused_before_anything_compiles(changes, message, tmp_pa
         locomotion.main(locomotion.Locomotion(out=str(tmp_path / "x"), **changes))
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_ctrl_c_names_the_runs_written_and_how_to_train_the_rest(tmp_path):
+    from pn_jax.cli import locomotion
+
+    args = locomotion.Locomotion(out=str(tmp_path), runs=("ddpg-param", "ddpg-ou", "td3-param"))
+    (tmp_path / "halfcheetah" / "ddpg-param").mkdir(parents=True)
+    (tmp_path / "halfcheetah" / "ddpg-param" / "metrics.json").write_text("{}")
+    note = locomotion.interrupted_note(args, locomotion.TASKS["halfcheetah"], "ddpg-ou")
+    assert note == (
+        f"interrupted during halfcheetah ddpg-ou; 1 of 3 runs are written in {tmp_path / 'halfcheetah'}; "
+        "train the others with the same flags and --runs ddpg-ou td3-param --overwrite"
+    )
+
+
+def test_paired_tests_compare_each_learner_with_its_own_param_run_on_the_common_seeds():
+    from pn_jax.cli import locomotion
+
+    up = [[1.0]] * 8
+    records = {
+        "ddpg-param": _record("param", 8, [10.0, 20, 30, 40, 50, 60, 70, 80], up),
+        "ddpg-none": _record("none", 4, [0.0, 30, 20, 30], up[:4]),  # seeds 0-3: paired with param's first four
+        "td3-param": {**_record("param", 4, [5.0, 5, 5, 5], up[:4]), "algo": "td3"},
+        "td3-gaussian": {**_record("gaussian", 4, [6.0, 6, 6, 6], up[:4]), "algo": "td3"},
+    }
+    rows = locomotion.paired_with_param(records)
+    assert [r["comparison"] for r in rows] == ["ddpg-param vs ddpg-none", "td3-param vs td3-gaussian"]
+    assert rows[0]["difference"] == "+5.0 over 4 seeds"  # (10 + -10 + 10 + 10) / 4
+    assert rows[1]["difference"] == "-1.0 over 4 seeds" and rows[1]["p"] == 0.125
+    assert rows[0]["p"] == 10 / 16  # 6 of the 16 sign flips of (10, -10, 10, 10) sum to 0
+    assert [r["holm_p"] for r in rows] == [10 / 16, 0.25]  # Holm over both: 0.125 · 2, then max(0.25, 0.625)

@@ -389,6 +389,35 @@ def test_gaussian_action_noise_statistics(actor):
     assert abs(eta.mean()) < 0.01
 
 
+@pytest.mark.parametrize(("clean", "expected"), [(0.0, 1.0), (1.0, 1 / np.sqrt(2)), (-1.0, 1 / np.sqrt(2))])
+def test_gaussian_adapt_measures_the_noise_it_applies(clean, expected):
+    """The reported distance is the RMS of clip(π(s) + η) − π(s) on the batch, not the nominal std.
+
+    At the bound π(s) = ±1 clipping removes every η pointing outwards, so the RMS is std/√2.
+    """
+    std = 0.3
+    strategy = noise.gaussian_action_noise(lambda params, obs: jnp.full((obs.shape[0], 2), clean), std)
+    obs = jnp.zeros((4096, 3))  # 8192 noise values: the RMS is within ~1% of its expectation
+    adapt = jax.jit(strategy.adapt)
+    _, stats = adapt(jax.random.key(31), strategy.init(None, None, 4096), None, obs)
+    assert float(stats.sigma) == pytest.approx(std)
+    assert float(stats.distance) == pytest.approx(std * expected, rel=0.04)
+    _, again = adapt(jax.random.key(32), strategy.init(None, None, 4096), None, obs)
+    assert float(again.distance) != float(stats.distance)  # a fresh draw each call: a measurement
+
+
+def test_gaussian_adapt_distance_matches_the_actions_it_acts_with(actor):
+    module, params = actor
+    strategy = _strategy("gaussian", module, action_noise_std=0.5)
+    obs = 3.0 * jax.random.normal(jax.random.key(33), (4096, 3))
+    state = strategy.init(None, params, 4096)
+    acted = strategy.act(jax.random.key(34), state, params, obs)
+    applied = float(jnp.sqrt(jnp.mean(jnp.square(acted - module.apply(params, obs)))))
+    _, stats = strategy.adapt(jax.random.key(34), state, params, obs)
+    assert float(stats.distance) == pytest.approx(applied)  # the same draw: the same perturbation
+    assert float(stats.distance) < 0.5  # some actions sit near the bounds and are clipped
+
+
 def test_ou_noise_is_correlated_and_restarts_from_its_stationary_law_on_done(actor):
     module, params = actor
     strategy = _strategy("ou", module, action_noise_std=0.5)

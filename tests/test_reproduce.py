@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import run_script
 
@@ -46,7 +47,10 @@ def test_writes_summary_and_figures(reproduction):
         assert (folder / name).stat().st_size > 0, name
     table = (folder / "summary.md").read_text()
     assert "| param | " in table and "| gaussian | " in table and "/2 |" in table
-    assert "| median first goal step | diverged | final IQM [95% CI] |" in table
+    assert "| median first goal step | diverged | final IQM [range] |" in table  # 2 seeds: a range, not a CI
+    assert "Paired comparisons (3 made;" in table
+    assert "| param vs gaussian | reached goal | " in table and "| exact McNemar |" in table
+    assert "| param vs gaussian | final return | " in table and "| paired permutation |" in table
     assert (folder / "summary.csv").read_text().startswith("exploration,seeds,diverged,")
     assert "param: compile" in stdout and "diverged 0/2, final eval IQM" in stdout
     assert "SparsePendulum-v1: 1,200 env steps per seed, 2 seeds per strategy" in stdout
@@ -80,3 +84,63 @@ def test_bad_flags_fail_cleanly(flags, message, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert message in err and "Traceback" not in err
+
+
+# ---- the summary's paired comparisons, on synthetic records (no training) ----
+
+
+def _record(exploration: str, finals: list[float], first_steps: list, seeds: list[int] | None = None) -> dict:
+    """A reproduce.py metrics.json record of a sparse task with these final returns and first goal steps."""
+    n = len(finals)
+    return {
+        "config": {"exploration": exploration, "total_steps": 1000, "coverage_bins": 2, "coverage_steps": 10},
+        "seeds": seeds or list(range(n)),
+        "eval": {"step": [500, 1000], "return": [[0.0, f] for f in finals]},
+        "goal": {"solved_return": 90.0, "first_step": first_steps},
+        "coverage": {"counts": [[[1, 0], [0, 0]]] * n},
+        "autocorrelation": {"start": [[1.0] * 11] * n, "end": [[1.0] * 11] * n},
+    }
+
+
+def test_paired_comparisons_use_the_same_seeds_of_each_strategy_against_param():
+    from pn_jax.cli import reproduce
+
+    records = {
+        "gaussian": _record("gaussian", [0.0] * 8, [None] * 8),
+        "param": _record("param", [94.0, 0, 0, 94, 94, 0, 94, 0], [100, 200, 300, None, 400, None, 500, None]),
+        "ou": _record("ou", [94.0, 0, 0, 0, 0, 0, 0, 0], [100, None, None, None, None, None, None, 50]),
+        "elsewhere": _record("none", [0.0] * 8, [None] * 8, seeds=list(range(10, 18))),  # not paired: left out
+    }
+    rows = reproduce.paired_comparisons(records)
+    outcomes = ("reached goal", "solved", "final return")
+    assert [(r["comparison"], r["outcome"]) for r in rows] == [
+        (f"param vs {other}", outcome) for other in ("gaussian", "ou") for outcome in outcomes
+    ]
+    reach, solve, returns = rows[:3]
+    assert (reach["first"], reach["second"], reach["difference"], reach["p"]) == ("5/8", "0/8", "5 / 0 seeds", 0.0625)
+    assert (solve["first"], solve["second"], solve["p"]) == ("4/8", "0/8", 0.125)
+    assert returns["difference"] == "+47.0 over 8 seeds" and returns["p"] == pytest.approx(2 / 16)
+    # param vs ou: seeds 0 (both reached), 7 (only ou) and 1, 2, 4, 6 (only param) differ
+    assert rows[3]["difference"] == "4 / 1 seeds" and rows[3]["p"] == pytest.approx(2 * 6 / 32)
+    assert rows[4]["difference"] == "3 / 0 seeds" and rows[4]["p"] == pytest.approx(0.25)
+    raw = np.array([r["p"] for r in rows])
+    assert [r["holm_p"] for r in rows] == pytest.approx(reproduce.holm(raw).tolist())
+    assert min(r["holm_p"] - r["p"] for r in rows) >= 0
+
+
+def test_summary_names_the_tests_and_counts_the_comparisons(tmp_path):
+    from pn_jax.cli import reproduce
+
+    records = {
+        "param": _record("param", [94.0, 93.0, 0.0, 95.0], [10, 20, None, 30]),
+        "gaussian": _record("gaussian", [0.0, 0.0, 0.0, 0.0], [None, None, None, None]),
+    }
+    text = reproduce.write_table(reproduce.summary_table(records), "Sparse-v0", records, str(tmp_path))
+    assert "final IQM [range]" in text and "95% CI]" not in text  # 4 seeds: a range
+    assert "Paired comparisons (3 made; seed k of every strategy starts from the same key)" in text
+    assert "| param vs gaussian | reached goal | 3/4 | 0/4 | 3 / 0 seeds | exact McNemar | 0.25 | 0.75 |" in text
+    returns = "| param vs gaussian | final return | mean 70.5 | mean 0.0 | +70.5 over 4 seeds | paired permutation |"
+    assert returns in text
+    assert (tmp_path / "summary.md").read_text() == text
+    alone = reproduce.write_table(reproduce.summary_table(records), "x", {"param": records["param"]}, str(tmp_path))
+    assert "Paired comparisons" not in alone  # nothing to compare

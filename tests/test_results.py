@@ -14,11 +14,17 @@ from scipy.stats import trim_mean
 
 from pn_jax import DDPGConfig, DQNConfig, Metrics
 from pn_jax.results import (
+    FEW_SEEDS,
     bootstrap_ci,
+    holm,
+    interval_name,
     iqm,
+    mcnemar_exact,
     metrics_dict,
     num_diverged,
+    paired_permutation_test,
     plot_returns,
+    seed_band,
     seed_stats,
     stratified_bootstrap_ci,
     summarize,
@@ -158,6 +164,93 @@ def test_seed_stats_are_over_the_finite_seeds_with_the_diverged_ones_counted():
     assert all(math.isnan(x) for x in dead[2:])
 
 
+@pytest.mark.parametrize("seeds", [1, 2, 3, 4])
+def test_below_five_seeds_the_interval_is_the_range_which_is_what_the_bootstrap_gives(seeds):
+    """With at most 4 seeds the percentile bootstrap of the IQM is exactly [min, max]: a range, not a CI."""
+    scores = np.random.default_rng(seeds).normal(size=seeds)
+    stats = seed_stats(np.append(scores, NAN))  # a diverged seed does not count towards FEW_SEEDS
+    assert (stats.ci_low, stats.ci_high) == (scores.min(), scores.max())
+    assert stratified_bootstrap_ci(scores) == pytest.approx((scores.min(), scores.max()))
+    assert interval_name(seeds) == "range" and interval_name(FEW_SEEDS) == "95% CI"
+    five = np.random.default_rng(0).normal(size=FEW_SEEDS)
+    assert seed_stats(five)[3:5] == stratified_bootstrap_ci(five)
+    assert five.min() < seed_stats(five).ci_low  # from 5 seeds on the bootstrap is no longer the range
+
+
+def test_seed_band_is_a_bootstrap_ci_from_five_seeds_on_and_a_range_below():
+    values = np.random.default_rng(5).normal(size=(6, 3))
+    values[2:, 1] = NAN  # column 1: 2 finite seeds
+    low, high, label = seed_band(values)
+    boot = bootstrap_ci(values)
+    assert (low[0], high[0]) == (boot[0][0], boot[1][0])
+    assert (low[1], high[1]) == (values[:2, 1].min(), values[:2, 1].max())
+    assert label == "95% bootstrap CI (range where < 5 seeds)"
+    assert seed_band(values[:4])[2] == "range over seeds [min, max]"
+    assert seed_band(values[:, [0, 2]])[2] == "95% bootstrap CI"
+
+
+# ---- paired tests ----
+
+
+@pytest.mark.parametrize(
+    ("b", "c", "expected"),
+    [
+        (5, 0, 0.0625),  # 2 / 2⁵
+        (4, 0, 0.125),
+        (6, 0, 0.03125),
+        (0, 3, 0.25),
+        (2, 2, 1.0),
+        (3, 1, 0.625),  # 2·(1 + 4) / 16
+        (7, 2, 2 * (1 + 9 + 36) / 512),
+        (0, 0, 1.0),
+    ],
+)
+def test_mcnemar_exact_against_hand_computed_binomial_tails(b, c, expected):
+    concordant = 3  # seeds where both runs agree carry no information
+    first = [True] * b + [False] * c + [True, False, True][:concordant]
+    second = [False] * b + [True] * c + [True, False, True][:concordant]
+    test = mcnemar_exact(first, second)
+    assert (test.pairs, test.first_only, test.second_only) == (b + c + concordant, b, c)
+    assert test.p == pytest.approx(expected)
+    assert mcnemar_exact(second, first).p == test.p  # two-sided
+    with pytest.raises(ValueError, match="mcnemar_exact: paired outcomes need equal lengths"):
+        mcnemar_exact([True], [True, False])
+
+
+def test_paired_permutation_test_against_hand_enumeration():
+    # differences 3, 1, -2: of the 8 sign flips, |sum| is 2, 6, 0, 4, 4, 0, 6, 2; observed |3 + 1 - 2| = 2
+    test = paired_permutation_test([5.0, 2.0, 0.0], [2.0, 1.0, 2.0])
+    assert (test.pairs, test.exact) == (3, True)
+    assert test.mean_difference == pytest.approx(2 / 3)
+    assert test.p == pytest.approx(6 / 8)
+    # every seed favours the first run: only the observed flip and its mirror are as extreme
+    assert paired_permutation_test([10.0] * 8, [0.0] * 8).p == pytest.approx(2 / 2**8)
+    assert paired_permutation_test([10.0, 11, 12, 13], [0.0, 1, 2, 3]).p == pytest.approx(0.125)  # 4 seeds: 2/16
+
+
+def test_paired_permutation_test_leaves_out_diverged_pairs_and_estimates_above_the_exact_limit():
+    first = np.array([4.0, 3.0, NAN, 2.0, -1.0, INF])
+    second = np.array([1.0, 1.0, 0.0, 1.0, 0.0, 0.0])
+    assert paired_permutation_test(first, second) == paired_permutation_test(first[[0, 1, 3, 4]], second[[0, 1, 3, 4]])
+    assert paired_permutation_test([NAN], [1.0]) == (0, pytest.approx(NAN, nan_ok=True), 1.0, True)
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=12), rng.normal(size=12)
+    exact = paired_permutation_test(a, b)
+    estimate = paired_permutation_test(a, b, exact_up_to=8, num_resamples=40_000)
+    assert exact.exact and not estimate.exact
+    assert estimate.p == pytest.approx(exact.p, abs=0.01)
+    with pytest.raises(ValueError, match="paired_permutation_test: paired scores need equal lengths"):
+        paired_permutation_test([1.0], [1.0, 2.0])
+
+
+def test_holm_adjusts_in_order_of_the_raw_p_values():
+    # sorted 0.01, 0.02, 0.04, 0.3 → ×4, ×3, ×2, ×1 = 0.04, 0.06, 0.08, 0.3 (already non-decreasing)
+    np.testing.assert_allclose(holm([0.04, 0.01, 0.3, 0.02]), [0.08, 0.04, 0.3, 0.06])
+    np.testing.assert_allclose(holm([0.02, 0.021]), [0.04, 0.04])  # 0.021×1 raised to the earlier 0.04
+    np.testing.assert_allclose(holm([0.9, 0.01, 0.4]), [0.9, 0.03, 0.8])  # 0.01×3, 0.4×2, 0.9×1
+    np.testing.assert_allclose(holm([0.5, 0.6, 0.7]), [1.0, 1.0, 1.0])  # 1.5 and 1.2 capped at 1; 0.7 raised to 1
+
+
 def test_summary_rows_and_tables_report_diverged_seeds(tmp_path):
     records = {
         "stable": _record([-150.0, -140.0, -130.0, -120.0]),
@@ -176,16 +269,25 @@ def test_summary_rows_and_tables_report_diverged_seeds(tmp_path):
     assert csv_lines[0].startswith("setting,seeds,diverged,final_iqm,ci_low,ci_high")
     assert csv_lines[2].startswith("one diverged,8,4,2.5,")
     table = (tmp_path / "summary.md").read_text().splitlines()
-    assert "| setting | seeds | diverged | IQM | 95% CI | median | min | max |" in table
+    assert "| setting | seeds | diverged | IQM | range | median | min | max |" in table  # 4 or fewer finite each
     body = [line for line in table if line.startswith("| ") and "---" not in line][1:]
-    assert body[0].startswith("| one diverged | 8 | 4 | 2.5 | [")  # best IQM first
-    assert body[1].startswith("| stable | 4 | 0 | -135.0 |")
+    assert body[0] == "| one diverged | 8 | 4 | 2.5 | [1.0, 4.0] | 2.5 | 1.0 | 4.0 |"  # best IQM first
+    assert body[1] == "| stable | 4 | 0 | -135.0 | [-150.0, -120.0] | -135.0 | -150.0 | -120.0 |"
     assert body[2] == "| all diverged | 2 | 2 | — | [—, —] | — | — | — |"  # no IQM: last
-    assert any(
-        line.startswith("With 2 seed(s) per setting the bootstrap interval is about the [min, max]") for line in table
-    )
-    write_summary(rows[1:2], str(tmp_path / "summary.csv"), str(tmp_path / "eight.md"), "t")
-    assert "not a 95% interval" not in (tmp_path / "eight.md").read_text()  # 8 seeds: no caveat
+    assert any(line.startswith("With fewer than 5 seeds the interval is a range, not a confidence") for line in table)
+    assert "95% CI" not in "\n".join(table[4:])  # only the sentence defining the interval names it
+
+    mixed = summary_rows({"eight": _record([float(x) for x in range(8)]), "stable": records["stable"]})
+    write_summary(mixed, str(tmp_path / "summary.csv"), str(tmp_path / "mixed.md"), "t")
+    lines = (tmp_path / "mixed.md").read_text().splitlines()
+    assert "| setting | seeds | diverged | IQM | 95% CI or range | median | min | max |" in lines
+    assert any(line.startswith("| stable | 4 | 0 | -135.0 | [-150.0, -120.0] (range) |") for line in lines)
+    eight = next(line for line in lines if line.startswith("| eight |"))
+    assert "(range)" not in eight
+
+    write_summary(mixed[:1], str(tmp_path / "summary.csv"), str(tmp_path / "eight.md"), "t")
+    text = (tmp_path / "eight.md").read_text()
+    assert "| IQM | 95% CI |" in text and "With fewer than 5 seeds" not in text  # 8 seeds: no caveat
 
 
 def test_summarize_names_the_diverged_seeds():
@@ -259,6 +361,20 @@ def test_returns_figure_is_titled_with_the_algorithm_that_ran(titles, tmp_path, 
     plot_returns(_record([-100.0, None, -120.0], algo=algo, config=config), str(path))
     assert titles == [expected]
     assert path.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(("seeds", "band"), [(2, "range over seeds [min, max]"), (6, "95% bootstrap CI")])
+def test_returns_figure_names_its_band_by_the_seed_count(monkeypatch, tmp_path, seeds, band):
+    labels: list[str] = []
+    fill_between = matplotlib.axes.Axes.fill_between
+
+    def recording(ax, *args, **kwargs):
+        labels.append(kwargs.get("label"))
+        return fill_between(ax, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", recording)
+    plot_returns(_record([-100.0 - i for i in range(seeds)]), str(tmp_path / "returns.png"))
+    assert labels == [band]
 
 
 # ---- reproduce.py: training and diagnostics draw from distinct keys ----

@@ -5,8 +5,9 @@ its back and wiggle forward, while parameter noise finds the upright run. This s
 (learner, exploration) pair of a task for the same seeds and budget and measures that behaviour:
 after training, each seed's unperturbed actor plays ``--final-episodes`` episodes and we record how
 many end with the torso upside down (the world-z component of its up axis below 0, from the
-physics state). It also writes learning curves (IQM, 95% CIs), σ and the action distance over
-training, and a final-return table.
+physics state). It also writes learning curves (IQM with 95% CIs, or the seeds' range below 5
+seeds), σ and the action distance over training, and a final-return table with paired tests of
+each exploration against parameter noise under the same learner, on their common seeds.
 
 Example: python scripts/locomotion.py --out runs/locomotion   (halfcheetah, 129 minutes measured on 2 CPU cores)
          python scripts/locomotion.py --task hopper --out runs/locomotion   (a task that terminates)
@@ -20,6 +21,7 @@ and, per task, summary.md, summary.csv, returns.png, sigma.png and upside_down.p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -33,25 +35,32 @@ from pn_jax import DDPGConfig, TD3Config, make_train, parallel
 from pn_jax import envs as envs_lib
 from pn_jax.cli.common import (
     CACHE_HELP,
+    check_output_folder,
     claim_output_folder,
     default_cache_dir,
     fail,
     guarded,
+    on_interrupt,
     parse,
     run_record,
     seed_keys,
     train_sharded,
     use_compilation_cache,
+    write_or_rescue,
 )
-from pn_jax.cli.reproduce import plot_sigma
+from pn_jax.cli.reproduce import comparison_lines, paired_comparisons, plot_sigma, with_holm
 from pn_jax.envs.brax_envs import torso_up
 from pn_jax.networks import Actor
 from pn_jax.results import (
+    algo_label,
     fmt_stat,
+    interval_cell,
+    interval_header,
     json_list,
     plot_settings,
     series,
     summary_rows,
+    write_record,
     write_rows_csv,
 )
 from pn_jax.train import run_episodes
@@ -203,6 +212,7 @@ def run_task(args: Locomotion, task: Task, mesh) -> None:
         seeds = list(range(args.seed, args.seed + count))
         config = run_config(algo, exploration, args, task)
         label = run_label(algo, exploration)
+        on_interrupt(lambda label=label: interrupted_note(args, task, label))
         (metrics, returns, up), compile_seconds, run_seconds = train_sharded(
             config,
             (seed_keys(seeds),),
@@ -219,14 +229,25 @@ def run_task(args: Locomotion, task: Task, mesh) -> None:
             "torso_up": json_list(up),
         }
         folder = os.path.join(args.out, args.task, label)
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, "metrics.json"), "w") as f:
-            json.dump(record, f, indent=1, allow_nan=False)
+        write_or_rescue(functools.partial(write_record, record, folder), record, folder)
         row = summary_row(label, record)
         print(
             f"{args.task} {label}: compile {compile_seconds:.0f} s, run {run_seconds:.0f} s, "
             f"final eval IQM {fmt_stat(row['final_iqm'])}, upside down {row['upside_down']:.0%}"
         )
+
+
+def interrupted_note(args: Locomotion, task: Task, label: str) -> str:
+    """The line a Ctrl-C during run ``label`` prints: which runs are done and how to train the rest."""
+    labels = [run_label(algo, exploration) for algo, exploration, _ in task.runs]
+    chosen = [name for name in labels if not args.runs or name in args.runs]
+    folder = os.path.join(args.out, args.task)
+    rest = [name for name in chosen if not os.path.exists(os.path.join(folder, name, "metrics.json"))]
+    done = len(chosen) - len(rest)
+    return (
+        f"interrupted during {args.task} {label}; {done} of {len(chosen)} runs are written in {folder}; "
+        f"train the others with the same flags and --runs {' '.join(rest)} --overwrite"
+    )
 
 
 def load_records(args: Locomotion, task: Task) -> dict[str, dict]:
@@ -275,30 +296,43 @@ def write_table(rows: list[dict], args: Locomotion, records: dict[str, dict], fo
     write_rows_csv(rows, os.path.join(folder, "summary.csv"))
     config = next(iter(records.values()))["config"]
     device = next(iter(records.values()))["device"]
+    header, mark = interval_header([r["seeds"] - r["diverged"] for r in rows])
     lines = [
         f"# {config['env']}: {config['total_steps']:,} env steps per seed ({device})",
         "",
         f"{config['num_envs']} envs per seed, {config['updates_per_step']:g} update per vector step, 64×64 "
         f"LayerNorm actor, backend {config['brax_backend']}. Final IQM: last evaluation ({config['eval_episodes']} "
-        f"episodes per seed), 95% stratified-bootstrap CI. Upside down: fraction of the "
-        f"{args.final_episodes} episodes per seed of the trained actor that end with the torso's up axis "
-        "pointing down; 'seeds > ½' counts the seeds that do so in most episodes.",
+        "episodes per seed), 95% stratified-bootstrap CI from 5 seeds on, the seeds' range [min, max] below. "
+        f"Upside down: fraction of the {args.final_episodes} episodes per seed of the trained actor that end "
+        "with the torso's up axis pointing down; 'seeds > ½' counts the seeds that do so in most episodes.",
         "",
-        "| run | seeds | final IQM [95% CI] | median | min | max | upside down | seeds > ½ | final σ | wall time |",
+        f"| run | seeds | final IQM [{header}] | median | min | max | upside down | seeds > ½ | final σ | wall time |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         sigma = "—" if r["final_sigma_median"] is None else f"{r['final_sigma_median']:.3f}"
         minutes = (r["run_seconds"] + r["compile_seconds"]) / 60
         lines.append(
-            f"| {r['run']} | {r['seeds']} | {fmt_stat(r['final_iqm'])} [{fmt_stat(r['ci_low'])}, "
-            f"{fmt_stat(r['ci_high'])}] | {fmt_stat(r['median'])} | {fmt_stat(r['min'])} | {fmt_stat(r['max'])} | "
+            f"| {r['run']} | {r['seeds']} | {fmt_stat(r['final_iqm'])} {interval_cell(r, mark)} | "
+            f"{fmt_stat(r['median'])} | {fmt_stat(r['min'])} | {fmt_stat(r['max'])} | "
             f"{r['upside_down']:.0%} | {r['seeds_mostly_upside_down']}/{r['seeds']} | {sigma} | {minutes:.0f} min |"
         )
+    lines += comparison_lines(paired_with_param(records))
     text = "\n".join(lines) + "\n"
     with open(os.path.join(folder, "summary.md"), "w") as f:
         f.write(text)
     return text
+
+
+def paired_with_param(records: dict[str, dict]) -> list[dict]:
+    """Under each learner, every exploration against parameter noise on their common seeds
+    (:func:`pn_jax.cli.reproduce.paired_comparisons`), Holm-adjusted over all of them together."""
+    rows = []
+    for algo in dict.fromkeys(algo_label(record) for record in records.values()):
+        group = {label: r for label, r in records.items() if algo_label(r) == algo}
+        if (reference := run_label(algo.lower(), "param")) in group:
+            rows += paired_comparisons(group, reference)
+    return with_holm(rows)
 
 
 def plot_upside_down(records: dict[str, dict], path: str, title: str) -> None:
@@ -369,12 +403,14 @@ def main(args: Locomotion) -> dict[str, dict[str, Any]]:
     validate(args, task)
     if args.report_only:
         records = load_records(args, task)
+        check_output_folder(os.path.join(args.out, args.task))
     else:
         mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(args.devices, args.num_seeds)))
+        check_output_folder(args.out)
         claim_output_folder(os.path.join(args.out, args.task), args.overwrite, sweep=True)
         run_task(args, task, mesh)
         records = load_records(args, task)
-    print(report(args, records))
+    print(write_or_rescue(lambda: report(args, records), records, os.path.join(args.out, args.task)))
     return records
 
 

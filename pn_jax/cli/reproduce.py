@@ -6,15 +6,19 @@ of the state plane its first steps covered, and how temporally consistent its ex
 are (autocorrelation of the perturbation a − π_θ(s) along episodes, for a fresh actor at σ₀ and
 for the trained one).
 
-Example: python scripts/reproduce.py --out runs/reproduce   (about 25 minutes on 2 CPU cores)
+Example: python scripts/reproduce.py --out runs/reproduce   (about 13 minutes on 2 idle CPU cores)
          python scripts/reproduce.py --quick --out runs/reproduce_quick   (a few minutes)
 Writes <task>/<exploration>/metrics.json per run and, per task, summary.md, summary.csv and the
 figures returns.png, success.png, coverage.png, sigma.png, autocorrelation.png into --out.
+Seed k of every strategy starts from the same key, so summary.md compares strategies with paired
+tests (exact McNemar for reached / solved, a sign-flip permutation test for the final return),
+each against param, with the number of comparisons and Holm-adjusted p-values.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Annotated, Any, NamedTuple
@@ -36,20 +40,28 @@ from pn_jax.cli.common import (
     seed_keys,
     train_sharded,
     use_compilation_cache,
+    write_or_rescue,
 )
 from pn_jax.diagnostics import autocorrelation, exploration_rollout
 from pn_jax.noise import EXPLORATIONS
 from pn_jax.results import (
-    bootstrap_ci,
+    band_text,
     coverage_fraction,
     final_returns,
     fmt_stat,
+    holm,
+    interval_cell,
+    interval_header,
     json_list,
+    mcnemar_exact,
+    paired_permutation_test,
     plot_settings,
+    seed_band,
     seed_stats,
     series,
     success_curve,
     wilson_ci,
+    write_record,
     write_rows_csv,
 )
 
@@ -180,9 +192,7 @@ def run_task(env: str, args: Reproduce, mesh) -> dict[str, dict]:
             "end": json_list(rho_end),
         }
         folder = os.path.join(args.out, env, exploration)
-        os.makedirs(folder, exist_ok=True)
-        with open(os.path.join(folder, "metrics.json"), "w") as f:
-            json.dump(record, f, indent=1, allow_nan=False)
+        write_or_rescue(functools.partial(write_record, record, folder), record, folder)
         records[exploration] = record
         print(f"{env} {exploration}: compile {compile_seconds:.1f} s, run {run_seconds:.1f} s, {_line(record)}")
     return records
@@ -209,9 +219,10 @@ def _line(record: dict) -> str:
 
 
 def summary_table(records: dict[str, dict]) -> list[dict]:
-    """Per strategy: seeds solved, reached the goal, diverged; IQM with CI, coverage, ρ at lag 10.
+    """Per strategy: seeds solved, reached the goal, diverged; IQM with its interval, coverage, ρ at lag 10.
 
-    The IQM and its CI are over the seeds whose final return is finite; ``diverged`` counts the others.
+    The IQM and its interval (a 95% CI from ``FEW_SEEDS`` finite seeds on, else their range) are over
+    the seeds whose final return is finite; ``diverged`` counts the others.
     """
     rows = []
     for exploration, record in records.items():
@@ -239,8 +250,96 @@ def summary_table(records: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def paired_comparisons(records: dict[str, dict], reference: str | None = None) -> list[dict]:
+    """Every run against a reference run on their common seeds: paired tests of each outcome.
+
+    The reference is ``reference``, else ``param`` when it ran, else the first run. Outcomes:
+    reached the goal while training and solved at the final evaluation (exact McNemar test) on
+    sparse tasks, and the final eval return (paired sign-flip permutation test of the mean
+    difference) everywhere. Seed k of every run starts from the same key, so the pairs are the
+    seeds both runs trained (a run with none in common is left out). ``holm_p`` adjusts every
+    ``p`` for the number of comparisons in the list.
+    """
+    reference = reference or ("param" if "param" in records else next(iter(records)))
+    base = records[reference]
+    rows = []
+    for name, record in records.items():
+        common = [seed for seed in base["seeds"] if seed in record["seeds"]]
+        if name == reference or not common:
+            continue
+        mine, theirs = ([run["seeds"].index(seed) for seed in common] for run in (base, record))
+        pair = f"{reference} vs {name}"
+        if base.get("goal") and record.get("goal"):
+            for outcome, hit in (("reached goal", _reached), ("solved", _solved)):
+                first, second = hit(base)[mine], hit(record)[theirs]
+                test = mcnemar_exact(first, second)
+                rows.append(
+                    {
+                        "comparison": pair,
+                        "outcome": outcome,
+                        "first": f"{int(np.sum(first))}/{test.pairs}",
+                        "second": f"{int(np.sum(second))}/{test.pairs}",
+                        "difference": f"{test.first_only} / {test.second_only} seeds",
+                        "test": "exact McNemar",
+                        "p": test.p,
+                    }
+                )
+        first, second = final_returns(base)[mine], final_returns(record)[theirs]
+        test = paired_permutation_test(first, second)
+        rows.append(
+            {
+                "comparison": pair,
+                "outcome": "final return",
+                "first": f"mean {fmt_stat(float(np.nanmean(first)) if np.isfinite(first).any() else None)}",
+                "second": f"mean {fmt_stat(float(np.nanmean(second)) if np.isfinite(second).any() else None)}",
+                "difference": f"{fmt_stat(test.mean_difference, '+.1f')} over {test.pairs} seeds",
+                "test": "paired permutation" + ("" if test.exact else " (Monte Carlo)"),
+                "p": test.p,
+            }
+        )
+    return with_holm(rows)
+
+
+def with_holm(comparisons: list[dict]) -> list[dict]:
+    """``comparisons`` with ``holm_p``: each ``p`` adjusted for all the comparisons in the list."""
+    for row, adjusted in zip(comparisons, holm([row["p"] for row in comparisons]), strict=True):
+        row["holm_p"] = float(adjusted)
+    return comparisons
+
+
+def _reached(record: dict) -> np.ndarray:
+    return np.array([step is not None for step in record["goal"]["first_step"]])
+
+
+def _solved(record: dict) -> np.ndarray:
+    return final_returns(record) > record["goal"]["solved_return"]  # a diverged (NaN) seed did not solve
+
+
+def comparison_lines(comparisons: list[dict]) -> list[str]:
+    """The Markdown section of :func:`paired_comparisons` (empty without comparisons)."""
+    if not comparisons:
+        return []
+    m = len(comparisons)
+    lines = [
+        "",
+        f"Paired comparisons ({m} made; seed k of every strategy starts from the same key): exact McNemar test "
+        "on the seeds where the two strategies differ (only A / only B), and a sign-flip permutation test of "
+        "the mean per-seed difference in final return (A − B). p is two-sided; Holm p adjusts it for all "
+        f"{m} comparisons. With n seeds no test can give p below 2/2ⁿ.",
+        "",
+        "| A vs B | outcome | A | B | difference | test | p | Holm p |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in comparisons:
+        lines.append(
+            f"| {r['comparison']} | {r['outcome']} | {r['first']} | {r['second']} | {r['difference']} | "
+            f"{r['test']} | {r['p']:.3g} | {r['holm_p']:.3g} |"
+        )
+    return lines
+
+
 def write_table(rows: list[dict], env: str, records: dict[str, dict], folder: str) -> str:
-    """Writes ``summary.csv`` and ``summary.md``; returns the Markdown."""
+    """Writes ``summary.csv`` and ``summary.md`` (the strategies, then :func:`paired_comparisons`)."""
     write_rows_csv(rows, os.path.join(folder, "summary.csv"))
     config = next(iter(records.values()))["config"]
     goal = next(iter(records.values())).get("goal")
@@ -248,16 +347,19 @@ def write_table(rows: list[dict], env: str, records: dict[str, dict], folder: st
     def fmt(value, spec=".2f"):
         return "—" if value is None else format(value, spec)
 
+    header, mark = interval_header([r["seeds"] - r["diverged"] for r in rows])
+
     lines = [
         f"# {env}: {config['total_steps']:,} env steps per seed, {rows[0]['seeds']} seeds per strategy",
         "",
         (f"Solved: final deterministic eval return > {goal['solved_return']:g}. " if goal else "")
         + f"Coverage: cells of a {config['coverage_bins']}² state-plane grid visited in the first "
         f"{config['coverage_steps']:,} steps (mean over seeds). ρ₁₀: autocorrelation of a − π_θ(s) at lag 10 "
-        "(fresh actor at σ₀ / trained actor). Final IQM and CI: over the finite seeds; diverged: seeds "
+        "(fresh actor at σ₀ / trained actor). Final IQM and its interval: over the finite seeds, a 95% "
+        "stratified-bootstrap CI from 5 seeds on, the seeds' range [min, max] below; diverged: seeds "
         "whose final return is NaN or ±inf.",
         "",
-        "| exploration | solved | reached goal | median first goal step | diverged | final IQM [95% CI] "
+        f"| exploration | solved | reached goal | median first goal step | diverged | final IQM [{header}] "
         "| coverage | ρ₁₀ start | ρ₁₀ end |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -266,10 +368,10 @@ def write_table(rows: list[dict], env: str, records: dict[str, dict], folder: st
         lines.append(
             f"| {r['exploration']} | {fmt(r['solved'], 'd')}/{n} | {fmt(r['reached_goal'], 'd')}/{n} | "
             f"{fmt(r['median_first_goal_step'], ',.0f')} | {r['diverged']}/{n} | "
-            f"{fmt_stat(r['final_iqm'])} [{fmt_stat(r['ci_low'])}, {fmt_stat(r['ci_high'])}] | "
+            f"{fmt_stat(r['final_iqm'])} {interval_cell(r, mark)} | "
             f"{r['coverage']:.1%} | {fmt(r['rho10_start'])} | {fmt(r['rho10_end'])} |"
         )
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines + comparison_lines(paired_comparisons(records))) + "\n"
     with open(os.path.join(folder, "summary.md"), "w") as f:
         f.write(text)
     return text
@@ -376,6 +478,7 @@ def plot_autocorrelation(records: dict[str, dict], path: str, title: str) -> Non
     """Autocorrelation of a − π_θ(s) against lag, for a fresh actor at σ₀ and for the trained one."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=120, sharey=True)
+    bands: set[str] = set()
     for exploration, record in records.items():
         color = COLORS.get(exploration, "tab:gray")
         ac = record["autocorrelation"]
@@ -383,7 +486,8 @@ def plot_autocorrelation(records: dict[str, dict], path: str, title: str) -> Non
             values = _rows(ac[when])
             if not np.isfinite(values).any():
                 continue  # no perturbation (exploration "none")
-            low, high = bootstrap_ci(values, statistic=np.nanmean)
+            low, high, band = seed_band(values, statistic=np.nanmean)
+            bands.add(band)
             ax.plot(ac["lag"], np.nanmean(values, axis=0), color=color, label=exploration)
             ax.fill_between(ac["lag"], low, high, color=color, alpha=0.15)
     axes[0].set_title("fresh actor, σ₀", fontsize=9)
@@ -392,7 +496,7 @@ def plot_autocorrelation(records: dict[str, dict], path: str, title: str) -> Non
     for ax in axes:
         ax.axhline(0, color="black", linewidth=0.6)
         ax.legend(fontsize=8)
-    title = f"{title}: temporal consistency of exploration (mean over seeds, 95% CI)"
+    title = f"{title}: temporal consistency of exploration (mean over seeds; band: {band_text(bands)})"
     _finish(fig, axes, path, title, xlabel="lag (steps within an episode)")
 
 
@@ -436,7 +540,8 @@ def main(args: Reproduce) -> dict[str, dict[str, Any]]:
     results = {}
     for env in args.env:
         records = load_records(env, args) if args.report_only else run_task(env, args, mesh)
-        print(report(env, records, os.path.join(args.out, env)))
+        folder = os.path.join(args.out, env)
+        print(write_or_rescue(functools.partial(report, env, records, folder), records, folder))
         results[env] = records
     return results
 

@@ -244,7 +244,8 @@ class DQNConfig(_Schedule):
     BASE_ADAPT_EVERY: ClassVar[int] = 20
 
     env: str = "CartPole-v1"
-    """gymnax environment with discrete actions (DeepSea-<N>: the chain of length N)."""
+    """gymnax environment with discrete actions (DeepSea-<N>: the chain of length N with a fixed action map;
+    DeepSeaRandom-<N>[-<K>]: a random map drawn from jax.random.key(K))."""
     exploration: str = "param"
     """one of param, egreedy."""
     total_steps: int = 200_000

@@ -1,9 +1,12 @@
 """The chain experiment: DQN with parameter noise vs ε-greedy on DeepSea chains of growing length.
 
-DeepSea-<N> (bsuite, fixed action map) pays +1 only after going right N times in a row, so undirected
-dithering finds it with probability about 2^-N per episode. For each N and strategy one jitted program
-trains --num-seeds seeds for --episodes episodes (N·episodes env steps); a seed *solves* the chain
-when its final greedy evaluation earns the +1.
+A DeepSea chain of length N pays +1 only after going right N times in a row, so undirected dithering
+finds it with probability about 2^-N per episode. --action-map fixed trains on DeepSea-<N>, where
+"right" is action 1 in every cell (so a policy that prefers action 1 everywhere solves it);
+--action-map random on bsuite's randomised map, a different one per seed: seed k trains and is
+evaluated on DeepSeaRandom-<N>-<k>. A fixed map gives one jitted program per N and strategy with
+the seeds vmapped; a random map one program per seed. Each seed trains for --episodes episodes
+(N·episodes env steps) and *solves* the chain when its final greedy evaluation earns the +1.
 
 Example: python scripts/chain.py --sizes 8 16 24 32 48 --num-seeds 5 --out runs/chain
 Writes <N>/<exploration>/metrics.json, summary.md, summary.csv and chain.png into --out.
@@ -12,10 +15,11 @@ Writes <N>/<exploration>/metrics.json, summary.md, summary.csv and chain.png int
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import os
-from typing import Annotated
+from typing import Annotated, Literal
 
+import jax
 import numpy as np
 import tyro
 
@@ -31,9 +35,10 @@ from pn_jax.cli.common import (
     seed_keys,
     train_sharded,
     use_compilation_cache,
+    write_or_rescue,
 )
 from pn_jax.noise import DQN_EXPLORATIONS
-from pn_jax.results import final_returns, num_diverged, wilson_ci, write_rows_csv
+from pn_jax.results import final_returns, num_diverged, wilson_ci, write_record, write_rows_csv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +49,11 @@ class Chain:
     """chain lengths N (DeepSea-<N>)."""
     exploration: tuple[str, ...] = DQN_EXPLORATIONS
     """strategies to compare."""
+    action_map: Literal["fixed", "random"] = "fixed"
+    """fixed: DeepSea-<N>, "right" is action 1 in every cell; random: bsuite's randomised map, seed k
+    on DeepSeaRandom-<N>-<k> (drawn from jax.random.key(k)), one compiled program per seed."""
+    stop_when_unsolved: bool = False
+    """stop after the first N at which no strategy solves a single seed."""
     num_seeds: int = 5
     """seeds per (N, strategy); seed k uses jax.random.key(seed + k)."""
     seed: int = 0
@@ -61,12 +71,12 @@ class Chain:
     compilation_cache: Annotated[str, tyro.conf.arg(help=CACHE_HELP)] = default_cache_dir()
 
 
-def chain_config(size: int, exploration: str, episodes: int) -> DQNConfig:
-    """DQN on DeepSea-<size>: 64×64, lr 5e-4, one update per step, evaluation every tenth of the run,
-    ε annealed over its first half."""
+def chain_config(size: int, exploration: str, episodes: int, env: str | None = None) -> DQNConfig:
+    """DQN on ``env`` (default DeepSea-<size>): 64×64, lr 5e-4, one update per step, evaluation every
+    tenth of the run, ε annealed over its first half."""
     total = size * episodes
     return DQNConfig(
-        env=f"DeepSea-{size}",
+        env=env or f"DeepSea-{size}",
         exploration=exploration,
         total_steps=total,
         eval_every=total // 10,
@@ -92,27 +102,64 @@ def validate(args: Chain) -> None:
         fail(f"sizes: give chain lengths of at least 2, got {args.sizes}")
     for size in args.sizes:
         for exploration in args.exploration:
-            guarded(lambda s=size, e=exploration: chain_config(s, e, args.episodes))
+            for env in env_names(size, args):
+                guarded(lambda s=size, e=exploration, n=env: chain_config(s, e, args.episodes, n))
+
+
+def env_names(size: int, args: Chain) -> list[str]:
+    """The environment of every seed: one DeepSea-<N> for all, or DeepSeaRandom-<N>-<k> for seed k."""
+    if args.action_map == "fixed":
+        return [f"DeepSea-{size}"]
+    return [f"DeepSeaRandom-{size}-{seed}" for seed in range(args.seed, args.seed + args.num_seeds)]
+
+
+def map_words(args: Chain) -> str:
+    """The action map in words, for titles."""
+    return "fixed action map" if args.action_map == "fixed" else "random action map per seed"
+
+
+def chain_label(size: int | str, args: Chain) -> str:
+    """``DeepSea-<N>`` or ``DeepSeaRandom-<N>-<seed>``."""
+    return f"DeepSea-{size}" if args.action_map == "fixed" else f"DeepSeaRandom-{size}-<seed>"
+
+
+def train_chain(size: int, exploration: str, seeds: list[int], args: Chain) -> dict:
+    """Trains every seed on its chain; the ``metrics.json`` record (a random map: one program per seed,
+    the record's ``envs`` naming each seed's environment)."""
+    names = env_names(size, args)
+    groups = (
+        [(names[0], seeds)] if len(names) == 1 else [(name, [seed]) for name, seed in zip(names, seeds, strict=True)]
+    )
+    devices = parallel.select_devices(args.devices)
+    mesh = parallel.batch_mesh(devices[: len(groups[0][1])])  # a lone seed on one device, not padded onto more
+    parts, compile_seconds, run_seconds = [], 0.0, 0.0
+    for name, group in groups:
+        config = chain_config(size, exploration, args.episodes, name)
+        metrics, compiling, running = train_sharded(
+            config, (seed_keys(group),), mesh, args.progress, f"{name} {exploration}"
+        )
+        parts.append(metrics)
+        compile_seconds, run_seconds = compile_seconds + compiling, run_seconds + running
+    metrics = jax.tree.map(lambda *leaves: np.concatenate([np.asarray(leaf) for leaf in leaves]), *parts)
+    config = chain_config(size, exploration, args.episodes, names[0])
+    record = run_record(config, metrics, seeds, mesh, compile_seconds, run_seconds)
+    record["envs"] = names if len(names) == len(seeds) else names * len(seeds)
+    return record
 
 
 def main(args: Chain) -> list[dict]:
     use_compilation_cache(args.compilation_cache)
     validate(args)
-    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(args.devices, args.num_seeds)))
+    guarded(lambda: parallel.select_devices(args.devices, args.num_seeds))
     claim_output_folder(args.out, args.overwrite, sweep=True)
     seeds = list(range(args.seed, args.seed + args.num_seeds))
     rows = []
     for size in args.sizes:
         for exploration in args.exploration:
-            config = chain_config(size, exploration, args.episodes)
-            metrics, compile_seconds, run_seconds = train_sharded(
-                config, (seed_keys(seeds),), mesh, args.progress, f"DeepSea-{size} {exploration}"
-            )
-            record = run_record(config, metrics, seeds, mesh, compile_seconds, run_seconds)
+            record = train_chain(size, exploration, seeds, args)
+            compile_seconds, run_seconds = record["compile_seconds"], record["run_seconds"]
             folder = os.path.join(args.out, str(size), exploration)
-            os.makedirs(folder, exist_ok=True)
-            with open(os.path.join(folder, "metrics.json"), "w") as f:
-                json.dump(record, f, indent=1, allow_nan=False)
+            write_or_rescue(functools.partial(write_record, record, folder), record, folder)
             final = final_returns(record)
             first = [s for s in record["goal"]["first_step"] if s is not None]
             row = {
@@ -124,13 +171,17 @@ def main(args: Chain) -> list[dict]:
                 "found_reward": len(first),
                 "median_first_reward_episode": float(np.median(first) / size) if first else None,
                 "run_seconds": run_seconds,
+                "action_map": args.action_map,
             }
             rows.append(row)
             timing = f"compile {compile_seconds:.1f} s, run {run_seconds:.1f} s"
-            print(f"DeepSea-{size} {exploration}: solved {row['solved']}/{len(seeds)}, "
+            print(f"{chain_label(size, args)} {exploration}: solved {row['solved']}/{len(seeds)}, "
                   f"diverged {row['diverged']}/{len(seeds)}, "
                   f"found the reward {row['found_reward']}/{len(seeds)} ({timing})")  # fmt: skip
-    write_outputs(rows, args)
+        if args.stop_when_unsolved and not any(r["solved"] for r in rows if r["size"] == size):
+            print(f"no strategy solved N = {size}: stopping (--stop-when-unsolved)")
+            break
+    write_or_rescue(functools.partial(write_outputs, rows, args), rows, args.out)
     return rows
 
 
@@ -139,7 +190,7 @@ def write_outputs(rows: list[dict], args: Chain) -> None:
     os.makedirs(args.out, exist_ok=True)
     write_rows_csv(rows, os.path.join(args.out, "summary.csv"))
     lines = [
-        f"# DeepSea chains: DQN, {args.episodes} episodes per seed, {args.num_seeds} seeds",
+        f"# DeepSea chains ({map_words(args)}): DQN, {args.episodes} episodes per seed, {args.num_seeds} seeds",
         "",
         "| N | exploration | solved (final greedy eval earns +1) | diverged (final eval NaN or ±inf) "
         "| found the reward while training | median first-reward episode |",
@@ -168,10 +219,11 @@ def write_outputs(rows: list[dict], args: Chain) -> None:
         low, high = wilson_ci(solved, args.num_seeds)
         ax.plot(sizes, solved / args.num_seeds, marker="o", color=color, label=exploration)
         ax.fill_between(sizes, low, high, color=color, alpha=0.12)
-    ax.set_xlabel("chain length N (DeepSea-N)")
+    ax.set_xlabel(f"chain length N ({chain_label('N', args)})")
     ax.set_ylabel(f"fraction of {args.num_seeds} seeds solving")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"DQN on DeepSea chains, {args.episodes} episodes (95% Wilson bands)", fontsize=9)
+    title = f"DQN on DeepSea chains, {map_words(args)}\n{args.episodes} episodes per seed (95% Wilson bands)"
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

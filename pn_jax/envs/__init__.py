@@ -1,7 +1,7 @@
 """Environments behind one vectorised, normalised interface: gymnax, sparse variants, brax.
 
-One file per family: gymnax and ``DeepSea-<N>`` here, :mod:`pn_jax.envs.sparse` (sparse-reward
-wrappers) and :mod:`pn_jax.envs.brax_envs` (``brax/<name>``, an optional extra).
+One file per family: gymnax and the DeepSea names here, :mod:`pn_jax.envs.sparse` (sparse-reward
+wrappers, DeepSea with a randomised action map) and :mod:`pn_jax.envs.brax_envs` (``brax/<name>``, an optional extra).
 
 Actions cross this boundary in normalised units, ``[-1, 1]`` per dimension, and are mapped
 linearly onto each environment's own bounds. gymnax 1.x ``step`` auto-resets and returns
@@ -13,6 +13,7 @@ bootstrap through a time limit (truncation) but never through a terminal state.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -25,7 +26,15 @@ from gymnax.environments import environment, spaces
 from gymnax.environments.bsuite.deep_sea import DeepSea
 
 from pn_jax.envs import brax_envs
-from pn_jax.envs.sparse import SPARSE_ENVS, SPARSE_PENDULUM_TOLERANCE, GoalFn, SparseReward
+from pn_jax.envs.sparse import (
+    SPARSE_ENVS,
+    SPARSE_PENDULUM_TOLERANCE,
+    GoalFn,
+    RandomMapDeepSea,
+    RandomMapParams,
+    SparseReward,
+    random_action_map,
+)
 
 __all__ = [
     "CONTINUOUS_ENVS",
@@ -39,6 +48,8 @@ __all__ = [
     "Goal",
     "GoalFn",
     "Plane",
+    "RandomMapDeepSea",
+    "RandomMapParams",
     "SparseReward",
     "Step",
     "brax_envs",
@@ -46,6 +57,7 @@ __all__ = [
     "is_known",
     "make",
     "make_gymnax",
+    "random_action_map",
     "reset",
     "step",
     "to_env_action",
@@ -106,12 +118,15 @@ DISCRETE_ENVS: tuple[str, ...] = (
     "Acrobot-v1",
     "MountainCar-v0",
     "DeepSea-<N>",
+    "DeepSeaRandom-<N>[-<K>]",
     "Breakout-MinAtar",
     "Freeway-MinAtar",
     "Asterix-MinAtar",
     "SpaceInvaders-MinAtar",
 )
-"""gymnax environments with a ``Discrete`` action space for DQN; ``DeepSea-<N>`` is a chain of length N."""
+"""gymnax environments with a ``Discrete`` action space for DQN. ``DeepSea-<N>`` is a chain of length N
+whose "right" is action 1 in every cell; ``DeepSeaRandom-<N>-<K>`` the same chain with a random
+action map drawn from ``jax.random.key(K)`` (K = 0 when left out)."""
 
 KNOWN_ENVS: tuple[str, ...] = (*gymnax.registered_envs, *SPARSE_ENVS)
 
@@ -119,31 +134,43 @@ DEEP_SEA_GOAL = Goal(reward_above=0.5, solved_return=0.5)
 """DeepSea pays +1 only at the bottom-right cell, reached by going right at every step."""
 
 
-def _deep_sea_size(name: str) -> int:
-    """N for ``DeepSea-<N>`` (N ≥ 2), else 0."""
-    prefix, _, size = name.partition("-")
-    return int(size) if prefix == "DeepSea" and size.isdigit() and int(size) >= 2 else 0
+def _deep_sea(name: str) -> tuple[int, int | None]:
+    """``(N, None)`` for ``DeepSea-<N>``, ``(N, K)`` for ``DeepSeaRandom-<N>[-<K>]`` (N ≥ 2, K < 2³²);
+    ``(0, None)`` for any other name."""
+    match = re.fullmatch(r"DeepSea-(\d+)|DeepSeaRandom-(\d+)(?:-(\d+))?", name, re.ASCII)
+    size = int(match[1] or match[2]) if match else 0
+    map_seed = int(match[3] or 0) if match and match[2] else None
+    if size < 2 or (map_seed or 0) >= 2**32:
+        return 0, None
+    return size, map_seed
 
 
 def is_known(name: str) -> bool:
     """Whether :func:`make` can build ``name`` (a ``brax/…`` name: only with the extra installed)."""
     if brax_envs.is_brax(name):
         return brax_envs.problem(name, brax_envs.DEFAULT_BACKEND) is None
-    return isinstance(name, str) and (name in KNOWN_ENVS or _deep_sea_size(name) > 0)
+    return isinstance(name, str) and (name in KNOWN_ENVS or _deep_sea(name)[0] > 0)
 
 
 def make_gymnax(name: str) -> tuple[environment.Environment, Any]:
-    """``gymnax.make`` that also knows :data:`SPARSE_ENVS` and ``DeepSea-<N>``.
+    """``gymnax.make`` that also knows :data:`SPARSE_ENVS` and the DeepSea chains.
 
     ``DeepSea-<N>`` is bsuite's deep-sea chain of size N with a fixed action map (``right`` is
-    always action 1, ``randomize_actions=False``): N steps per episode, +1 only after going right
-    N times, a small cost for each right step.
+    action 1 in every cell, ``randomize_actions=False``): N steps per episode, +1 only after going
+    right N times, a small cost for each right step. ``DeepSeaRandom-<N>-<K>`` is the same chain
+    with bsuite's randomised map, drawn from ``jax.random.key(K)`` (``-<K>`` left out: K = 0):
+    in each cell a coin decides which action goes right (:class:`RandomMapDeepSea`); the map is
+    the same in every episode, training and evaluation alike.
     """
     if name in SPARSE_ENVS:
         return SPARSE_ENVS[name]()
-    if size := _deep_sea_size(name):
+    size, map_seed = _deep_sea(name)
+    if size and map_seed is None:
         env = DeepSea(size=size)
         return env, env.default_params.replace(randomize_actions=False)
+    if size:
+        env = RandomMapDeepSea(size=size)
+        return env, env.default_params.replace(action_map=random_action_map(jax.random.key(map_seed), size))
     return gymnax.make(name)
 
 
@@ -151,7 +178,7 @@ class Env(NamedTuple):
     """An environment with its (static) parameters and action bounds.
 
     Attributes:
-      name: registered gymnax name, a sparse variant, ``DeepSea-<N>`` or ``brax/<name>``.
+      name: registered gymnax name, a sparse variant, a DeepSea chain or ``brax/<name>``.
       env: the environment object with gymnax 1.x ``reset`` / ``step`` (static; pure methods):
         a gymnax environment or a :class:`~pn_jax.envs.brax_envs.BraxTask`.
       params: its ``EnvParams`` (a pytree; could be vmapped for domain randomisation); None for brax.
@@ -206,7 +233,8 @@ def make(name: str, discrete: bool = False, brax_backend: str = brax_envs.DEFAUL
     """Builds the :class:`Env` record for an environment.
 
     Args:
-      name: a gymnax name, a sparse variant (:data:`SPARSE_ENVS`), ``DeepSea-<N>`` or ``brax/<name>``.
+      name: a gymnax name, a sparse variant (:data:`SPARSE_ENVS`), ``DeepSea-<N>``,
+        ``DeepSeaRandom-<N>[-<K>]`` or ``brax/<name>``.
       discrete: expect a discrete action space (DQN) instead of a continuous one (DDPG, TD3).
       brax_backend: the physics pipeline of a brax environment (:data:`brax_envs.BACKENDS`).
 
@@ -252,7 +280,7 @@ def _make_gymnax_env(name: str, discrete: bool, valid: tuple[str, ...]) -> Env:
         action_low=low,
         action_high=high,
         max_steps=int(params.max_steps_in_episode),
-        goal=GOALS.get(name) or (DEEP_SEA_GOAL if _deep_sea_size(name) else None),
+        goal=GOALS.get(name) or (DEEP_SEA_GOAL if _deep_sea(name)[0] else None),
         plane=PLANES.get(name) or _default_plane(env.observation_space(params)),
         num_actions=num_actions,
     )

@@ -1,4 +1,5 @@
-"""Sparse-reward variants of gymnax environments: the reward only marks a goal region."""
+"""Sparse-reward tasks: gymnax environments whose reward only marks a goal region, and bsuite's
+DeepSea with a randomised action map."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import chex
 import gymnax
 import jax
 import jax.numpy as jnp
+from flax import struct
 from gymnax.environments import environment
+from gymnax.environments.bsuite import deep_sea
 from gymnax.environments.classic_control import pendulum
 
 GoalFn = Callable[[jax.Array], jax.Array]
@@ -101,3 +104,60 @@ def _sparse_pendulum() -> tuple[SparseReward, Any]:
 
 SPARSE_ENVS: dict[str, Callable[[], tuple[SparseReward, Any]]] = {"SparsePendulum-v1": _sparse_pendulum}
 """Sparse-reward variants of gymnax environments: ``name -> () -> (env, params)``."""
+
+
+def random_action_map(key: chex.PRNGKey, size: int) -> jax.Array:
+    """``[size, size]`` int32: the action (0 or 1) that goes right in each cell, each a fair coin."""
+    return jax.random.bernoulli(key, 0.5, (size, size)).astype(jnp.int32)
+
+
+@struct.dataclass
+class RandomMapParams(deep_sea.EnvParams):
+    """gymnax's DeepSea parameters plus ``action_map [N, N]`` int32 (see :class:`RandomMapDeepSea`)."""
+
+    action_map: jax.Array | None = None
+
+
+class RandomMapDeepSea(deep_sea.DeepSea):
+    """bsuite's DeepSea whose action map lives in its parameters, as bsuite draws one per instance.
+
+    In cell ``(row, column)`` action ``params.action_map[row, column]`` goes right and the other
+    goes left, so no single action is "right" everywhere: a policy that prefers one action in every
+    state reaches the +1 only if the ``N`` cells of the diagonal path happen to share it
+    (probability ``2^(1-N)`` over maps). Every reset, the auto-resets inside ``step`` included,
+    puts ``params.action_map`` into the state, so the map stays fixed across all episodes played
+    with the same params; the map is a traced leaf, so params can be vmapped to give every seed its
+    own map. (gymnax's ``DeepSea`` keeps its map on the object and redraws it per episode with
+    ``sample_action_map``: neither can differ between vmapped seeds.)
+
+    Example::
+
+        env = RandomMapDeepSea(8)
+        params = env.default_params.replace(action_map=random_action_map(jax.random.key(3), 8))
+    """
+
+    @property
+    def default_params(self) -> RandomMapParams:
+        """The map of ``jax.random.key(0)``; deterministic transitions, ``N`` steps per episode."""
+        action_map = random_action_map(jax.random.key(0), self.size)
+        return RandomMapParams(max_steps_in_episode=self.size, action_map=action_map)
+
+    def reset_env(self, key: chex.PRNGKey, params: RandomMapParams) -> tuple[jax.Array, deep_sea.EnvState]:
+        """The top-left cell with ``params.action_map`` (``key`` unused: the start is fixed)."""
+        stochastic = (1 - 1 / self.size) ** (self.size - 1)
+        optimal = jnp.where(params.deterministic, 1.0, stochastic) - params.unscaled_move_cost
+        state = deep_sea.EnvState(
+            row=0,
+            column=0,
+            bad_episode=False,
+            total_bad_episodes=0,
+            denoised_return=0,
+            optimal_return=optimal,
+            action_mapping=jnp.asarray(params.action_map, jnp.int32),
+            time=0,
+        )
+        return self.get_obs(state), state
+
+    @property
+    def name(self) -> str:
+        return "DeepSeaRandom-bsuite"

@@ -581,7 +581,11 @@ def no_noise(apply_fn: ApplyFn) -> Exploration:
 
 
 def param_plus_gaussian(param: Exploration, std: jax.Array | float) -> Exploration:
-    """Parameter noise with Gaussian action noise added on top of the perturbed policy's action."""
+    """Parameter noise with Gaussian action noise added on top of the perturbed policy's action.
+
+    ``adapt`` is parameter noise's: σ is adapted by, and the reported distance is, that of the
+    parameter perturbation alone (σ steers only that part); the action noise adds about ``std``.
+    """
     _check_hparam("action_noise_std", std, lambda x: x >= 0, ">= 0")
 
     def act(key, state, params, obs):

@@ -524,11 +524,12 @@ def write_record(record: dict, out_dir: str) -> str:
 
 
 def save_run(record: dict, out_dir: str) -> dict[str, str]:
-    """Writes ``metrics.json`` (atomically), ``metrics.csv`` and ``returns.png`` into ``out_dir``."""
+    """Writes ``metrics.csv``, ``returns.png`` and, last and atomically, ``metrics.json`` into ``out_dir``."""
     paths = {name: os.path.join(out_dir, name) for name in RUN_FILES}
-    write_record(record, out_dir)
+    os.makedirs(out_dir, exist_ok=True)
     write_csv(record, paths["metrics.csv"])
     plot_returns(record, paths["returns.png"])
+    write_record(record, out_dir)  # last: a metrics.json on disk means every file of the run was written
     return paths
 
 

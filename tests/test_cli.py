@@ -223,3 +223,36 @@ def test_a_trained_run_whose_outputs_cannot_be_written_is_not_lost(tmp_path, cap
     assert "failed (the figure could not be drawn); the results are saved in " in err
     record = json.loads(open(err.strip().rpartition(" ")[2]).read())
     assert record["seeds"] == [0, 1] and record["eval"]["step"] == [150, 300]  # a whole metrics.json
+
+
+_LONG_PROGRAM = """
+import jax, jax.numpy as jnp
+from pn_jax.cli.common import interrupts_exit, on_interrupt
+
+spin = jax.jit(lambda x: jax.lax.fori_loop(0, 2_000_000_000, lambda i, y: jnp.sin(y) + 1e-3, x))
+with interrupts_exit():
+    on_interrupt(lambda: "stopped inside the compiled program")
+    compiled = spin.lower(jnp.zeros(64)).compile()
+    print("running", flush=True)
+    jax.block_until_ready(compiled(jnp.zeros(64)))  # hours: only Ctrl-C ends it
+    print("finished", flush=True)
+"""
+
+
+def test_ctrl_c_inside_a_compiled_program_exits_at_once_with_its_note():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", _LONG_PROGRAM], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline() == "running\n"
+    time.sleep(0.5)  # inside the compiled loop, where Python cannot raise KeyboardInterrupt
+    sent = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert time.perf_counter() - sent < 10  # the loop would run for hours
+    assert err.strip() == "stopped inside the compiled program" and "finished" not in out

@@ -184,7 +184,7 @@ def main(ablation: Any) -> dict:
     per_exploration = guarded(lambda: configs(ablation))
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(ablation.devices, ablation.num_seeds)))
     on_writer(lambda: claim_output_folder(ablation.out, ablation.overwrite, sweep=True))
-    on_interrupt(lambda: f"interrupted; nothing was written to {ablation.out} (a sweep writes its outputs at its end)")
+    on_interrupt(lambda: f"interrupted; no results were written to {ablation.out} (a sweep writes them at its end)")
 
     compiled_names: list[str] = []
     jax.monitoring.register_event_duration_secs_listener(

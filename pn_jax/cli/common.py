@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import os
 import re
@@ -244,7 +245,8 @@ def _first_line(err: BaseException) -> str:
 
 INTERRUPTED = 130
 """Exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
-_interrupt_note: list[Callable[[], str]] = [lambda: "interrupted"]
+_PLAIN_NOTE: Callable[[], str] = lambda: "interrupted"
+_interrupt_note: list[Callable[[], str]] = [_PLAIN_NOTE]
 _exiting = threading.Lock()
 
 
@@ -264,10 +266,17 @@ def exit_interrupted() -> NoReturn:
         except Exception as err:  # the note is a courtesy: never a traceback instead of the exit
             line = f"interrupted ({_first_line(err)})"
         if not jax.distributed.is_initialized() or jax.process_index() == 0:
-            print(("\n" if sys.stderr.isatty() else "") + line, file=sys.stderr)
+            print(("\n" if sys.stderr.isatty() or _bar_shown() else "") + line, file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(INTERRUPTED)
+
+
+def _bar_shown() -> bool:
+    """Whether a progress bar is on screen: its line has no newline yet."""
+    from tqdm import tqdm
+
+    return any(not bar.disable for bar in list(getattr(tqdm, "_instances", ())))
 
 
 @contextlib.contextmanager
@@ -275,22 +284,23 @@ def interrupts_exit():
     """Within it, Ctrl-C ends the process at once (:func:`exit_interrupted`), even while the main
     thread waits inside a compile or a compiled program, where Python raises ``KeyboardInterrupt``
     only once that returns: a watcher thread wakes on the signal's byte (``signal.set_wakeup_fd``).
-    Outside the main thread only a ``KeyboardInterrupt`` that arrives is turned into that exit."""
+    Outside the main thread only a ``KeyboardInterrupt`` that arrives is turned into that exit. On
+    leaving, the note set by :func:`on_interrupt` is reset."""
     reader, writer = socket.socketpair()
-    try:
+    writer.setblocking(False)  # (set_wakeup_fd takes only a non-blocking descriptor)
+    main = threading.current_thread() is threading.main_thread()  # (only it may set the wakeup fd)
+    if main:
         previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-    except ValueError:  # not the main thread
-        previous = None
-    if previous is not None:
         threading.Thread(target=_watch, args=(reader,), name="interrupt-watcher", daemon=True).start()
     try:
         yield
     except KeyboardInterrupt:
         exit_interrupted()
     finally:
-        if previous is not None:
+        if main:
             signal.set_wakeup_fd(previous)
         writer.close()  # (the watcher reads the end of the stream and returns)
+        on_interrupt(_PLAIN_NOTE)  # a later command starts from the plain note
 
 
 def _watch(reader: socket.socket) -> None:
@@ -430,18 +440,25 @@ def seed_keys(seeds: list[int]) -> jax.Array:
 
 
 def device_name(count: int | None = None) -> str:
-    """e.g. ``"cpu: 2 cores (AMD EPYC)"`` or ``"gpu: NVIDIA H100 80GB HBM3 x1"`` (``count`` devices used)."""
+    """e.g. ``"cpu: 2 cores (AMD EPYC, family 26 model 2)"`` or ``"gpu: NVIDIA H100 80GB HBM3 x1"``
+    (``count`` devices used). A CPU's family and model are named because float results of the same
+    program can differ between processor generations that share a marketing name."""
     devices = jax.devices()[:count] if count else jax.devices()
     kind = devices[0].device_kind
     if devices[0].platform == "cpu":
-        model = ""
+        info = {}
         try:
             with open("/proc/cpuinfo") as f:
-                model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+                for line in itertools.takewhile(str.strip, f):  # the first processor's block
+                    name, _, value = line.partition(":")
+                    info[name.strip()] = value.strip()
         except OSError:
             pass
+        model = info.get("model name") or kind
+        if "cpu family" in info and "model" in info:
+            model += f", family {info['cpu family']} model {info['model']}"
         suffix = f", {len(devices)} XLA devices" if len(devices) > 1 else ""
-        name = f"cpu: {os.cpu_count()} cores ({model or kind}){suffix}"
+        name = f"cpu: {os.cpu_count()} cores ({model}){suffix}"
     else:
         name = f"{devices[0].platform}: {kind} x{len(devices)}"
     return name + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else "")

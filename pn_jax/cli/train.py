@@ -21,11 +21,13 @@ from typing import Annotated
 
 import jax
 import tyro
+from tqdm.auto import tqdm
 
 import pn_jax
 from pn_jax import DDPGConfig, DQNConfig, TD3Config, checkpoint, parallel, runner
 from pn_jax.cli.common import (
     CACHE_HELP,
+    check_output_folder,
     claim_output_folder,
     default_cache_dir,
     device_name,
@@ -109,6 +111,8 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices, len(seeds))))
     if not run.resume:  # every flag is valid: only now may an existing run be refused or cleared
         on_writer(lambda: claim_output_folder(run.out, run.overwrite, resumable=True))
+    else:  # its checkpoints and outputs will be written there
+        on_writer(lambda: check_output_folder(run.out, "resume"))
     algo = config.algo
     meta = {
         "algo": algo,
@@ -197,13 +201,15 @@ def interrupted_note(config: DDPGConfig | DQNConfig, run: Run, step: int) -> str
         return f"{where}, before the first checkpoint (every {run.checkpoint_every} steps); nothing was saved"
     name = program_name()
     command = f"{name if name.startswith('pn-') else f'python {name}'} --resume {shlex.quote(run.out)}"
+    if jax.process_count() > 1:
+        command += " (in every process, with its multi-process flags)"
     return f"{where}; the latest checkpoint is at step {steps[-1]}; resume with: {command}"
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
     """Shows a warning raised while training as one ``warning: ...`` line on stderr, from process 0."""
-    if is_writer():
-        print(f"warning: {message}", file=sys.stderr, flush=True)
+    if is_writer():  # (tqdm.write: on a line of its own, above a progress bar)
+        tqdm.write(f"warning: {message}", file=sys.stderr)
 
 
 def _resumable(train):

@@ -245,7 +245,7 @@ class DQNConfig(_Schedule):
 
     env: str = "CartPole-v1"
     """gymnax environment with discrete actions (DeepSea-<N>: the chain of length N with a fixed action map;
-    DeepSeaRandom-<N>[-<K>]: a random map drawn from jax.random.key(K))."""
+    DeepSeaRandom-<N>[-<K>]: a random map drawn from fold_in(jax.random.key(K), 0x6D6170))."""
     exploration: str = "param"
     """one of param, egreedy."""
     total_steps: int = 200_000

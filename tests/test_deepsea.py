@@ -3,6 +3,7 @@ and the chain script's choice between them."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jax
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import TINY_DQN
 
-from pn_jax import DQNConfig, envs
+from pn_jax import DQNConfig, envs, make_train
 from pn_jax.train import run_episodes
 
 
@@ -60,7 +61,7 @@ def test_an_unknown_random_chain_is_refused_naming_the_random_variant():
 def test_each_map_seed_draws_its_own_map_from_its_key():
     maps = [np.asarray(envs.make(f"DeepSeaRandom-8-{k}", discrete=True).params.action_map) for k in range(5)]
     for k, action_map in enumerate(maps):
-        np.testing.assert_array_equal(action_map, envs.random_action_map(jax.random.key(k), 8))
+        np.testing.assert_array_equal(action_map, envs.random_action_map(envs.action_map_key(k), 8))
         assert action_map.shape == (8, 8) and set(np.unique(action_map)) == {0, 1}
     assert len({m.tobytes() for m in maps}) == 5
     np.testing.assert_array_equal(envs.make("DeepSeaRandom-8", discrete=True).params.action_map, maps[0])
@@ -131,7 +132,11 @@ def test_chain_stops_after_the_first_length_no_strategy_solves(tmp_path, monkeyp
     assert trained == [(4, "param"), (4, "egreedy"), (6, "param"), (6, "egreedy")]
     assert [(r["size"], r["solved"]) for r in rows] == [(4, 2), (4, 2), (6, 0), (6, 0)]
     assert "no strategy solved N = 6: stopping" in capsys.readouterr().out
-    assert (tmp_path / "summary.md").read_text().startswith("# DeepSea chains (fixed action map): DQN")
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("# DeepSea chains (fixed action map): DQN")
+    assert "Stopped after N = 6, which no strategy solved (--stop-when-unsolved)." in summary
+    with pytest.raises(SystemExit):  # the rule reads "the first N": sizes must increase
+        chain.main(dataclasses.replace(args, sizes=(8, 4)))
 
 
 def test_chain_with_a_random_map_trains_each_seed_on_its_own_map(tmp_path):
@@ -147,6 +152,11 @@ def test_chain_with_a_random_map_trains_each_seed_on_its_own_map(tmp_path):
     assert record["envs"] == ["DeepSeaRandom-4-5", "DeepSeaRandom-4-6"] and record["seeds"] == [5, 6]
     assert np.asarray(record["eval"]["return"]).shape == (2, 10)
     assert rows[0]["action_map"] == "random" and rows[0]["seeds"] == 2
+    assert record["config"]["env"] == "DeepSeaRandom-4-<seed>"  # not one seed's map for all
+    # seed 6's row is a lone run of seed 6 on its own map, in seed order
+    config = chain.chain_config(4, "egreedy", 20, "DeepSeaRandom-4-6")
+    _, alone = jax.jit(jax.vmap(make_train(config)))(jax.random.key(6)[None])
+    np.testing.assert_allclose(record["eval"]["return"][1], np.asarray(alone.eval_return)[0], rtol=1e-5, atol=1e-6)
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith("# DeepSea chains (random action map per seed): DQN, 20 episodes per seed, 2 seeds")
     assert (tmp_path / "chain.png").stat().st_size > 0

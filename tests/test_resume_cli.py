@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -119,6 +120,9 @@ def test_ctrl_c_is_one_line_naming_the_checkpoint_and_resume_finishes_the_run(ru
     sent = time.monotonic()
     err = process.communicate(timeout=60)[1]
     assert process.returncode == 130 and time.monotonic() - sent < 10, err[-3000:]
+    # (JAX may warn, two lines each, when this suite's workers race on their shared compilation cache)
+    cache_race = re.compile(r".*UserWarning: Error writing persistent compilation cache entry.*\n.*warnings\.warn.*\n")
+    err = cache_race.sub("", err)
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err[-3000:]
     latest = checkpoint.steps(str(out / "checkpoints"))[-1]
     assert err.startswith("interrupted at env step ") and f"the latest checkpoint is at step {latest}" in err

@@ -50,10 +50,10 @@ class Chain:
     exploration: tuple[str, ...] = DQN_EXPLORATIONS
     """strategies to compare."""
     action_map: Literal["fixed", "random"] = "fixed"
-    """fixed: DeepSea-<N>, "right" is action 1 in every cell; random: bsuite's randomised map, seed k
-    on DeepSeaRandom-<N>-<k> (drawn from jax.random.key(k)), one compiled program per seed."""
+    """fixed: DeepSea-<N>, "right" is action 1 in every cell; random: bsuite's randomised map, seed s
+    (trained from jax.random.key(s)) on DeepSeaRandom-<N>-<s>, its own map; one compiled program per seed."""
     stop_when_unsolved: bool = False
-    """stop after the first N at which no strategy solves a single seed."""
+    """stop after the first N at which no strategy solves a single seed (sizes must then increase)."""
     num_seeds: int = 5
     """seeds per (N, strategy); seed k uses jax.random.key(seed + k)."""
     seed: int = 0
@@ -100,6 +100,8 @@ def validate(args: Chain) -> None:
         fail(f"episodes: must be a multiple of 10 and at least 20, got {args.episodes}")
     if not args.sizes or any(n < 2 for n in args.sizes):
         fail(f"sizes: give chain lengths of at least 2, got {args.sizes}")
+    if args.stop_when_unsolved and list(args.sizes) != sorted(set(args.sizes)):
+        fail(f"sizes: --stop-when-unsolved needs increasing chain lengths, got {args.sizes}")
     for size in args.sizes:
         for exploration in args.exploration:
             for env in env_names(size, args):
@@ -144,6 +146,7 @@ def train_chain(size: int, exploration: str, seeds: list[int], args: Chain) -> d
     config = chain_config(size, exploration, args.episodes, names[0])
     record = run_record(config, metrics, seeds, mesh, compile_seconds, run_seconds)
     record["envs"] = names if len(names) == len(seeds) else names * len(seeds)
+    record["config"]["env"] = chain_label(size, args)  # (a random map: each seed's is in "envs")
     return record
 
 
@@ -202,6 +205,8 @@ def write_outputs(rows: list[dict], args: Chain) -> None:
             f"| {r['size']} | {r['exploration']} | {r['solved']}/{r['seeds']} | {r['diverged']}/{r['seeds']} "
             f"| {r['found_reward']}/{r['seeds']} | {first} |"
         )
+    if rows and rows[-1]["size"] != args.sizes[-1]:
+        lines += ["", f"Stopped after N = {rows[-1]['size']}, which no strategy solved (--stop-when-unsolved)."]
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -11,6 +11,7 @@ python scripts/train.py --resume OUT continues with exactly the numbers of an un
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shlex
@@ -130,8 +131,8 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         disable=not run.progress or not is_writer(),
     )
     on_interrupt(lambda: interrupted_note(config, run, progress.step))
-    with warnings.catch_warnings():  # e.g. checkpoint.ResumeWarning: one line, when it happens
-        warnings.showwarning = _warning_line
+    with warnings.catch_warnings():  # checkpoint.ResumeWarning: one line, when it happens
+        warnings.showwarning = functools.partial(_warning_line, warnings.showwarning)
         result = _resumable(
             lambda: runner.run(
                 config,
@@ -206,9 +207,12 @@ def interrupted_note(config: DDPGConfig | DQNConfig, run: Run, step: int) -> str
     return f"{where}; the latest checkpoint is at step {steps[-1]}; resume with: {command}"
 
 
-def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    """Shows a warning raised while training as one ``warning: ...`` line on stderr, from process 0."""
-    if is_writer():  # (tqdm.write: on a line of its own, above a progress bar)
+def _warning_line(show: Callable, message, category, filename, lineno, file=None, line=None) -> None:
+    """Shows a :class:`checkpoint.ResumeWarning` as one ``warning: ...`` line on stderr, from process 0;
+    ``show`` shows any other warning (e.g. JAX's) as before."""
+    if not issubclass(category, checkpoint.ResumeWarning):
+        show(message, category, filename, lineno, file, line)
+    elif is_writer():  # (tqdm.write: on a line of its own, above a progress bar)
         tqdm.write(f"warning: {message}", file=sys.stderr)
 
 

@@ -126,7 +126,16 @@ DISCRETE_ENVS: tuple[str, ...] = (
 )
 """gymnax environments with a ``Discrete`` action space for DQN. ``DeepSea-<N>`` is a chain of length N
 whose "right" is action 1 in every cell; ``DeepSeaRandom-<N>-<K>`` the same chain with a random
-action map drawn from ``jax.random.key(K)`` (K = 0 when left out)."""
+action map drawn from :func:`action_map_key` ``(K)`` (K = 0 when left out)."""
+
+ACTION_MAP_STREAM = 0x6D6170
+"""``fold_in`` tag of the map's key, a stream apart from seed K's training stream ``jax.random.key(K)``."""
+
+
+def action_map_key(map_seed: int) -> jax.Array:
+    """The key that draws ``DeepSeaRandom-<N>-<map_seed>``'s map: ``fold_in(key(map_seed), ACTION_MAP_STREAM)``."""
+    return jax.random.fold_in(jax.random.key(map_seed), ACTION_MAP_STREAM)
+
 
 KNOWN_ENVS: tuple[str, ...] = (*gymnax.registered_envs, *SPARSE_ENVS)
 
@@ -158,7 +167,7 @@ def make_gymnax(name: str) -> tuple[environment.Environment, Any]:
     ``DeepSea-<N>`` is bsuite's deep-sea chain of size N with a fixed action map (``right`` is
     action 1 in every cell, ``randomize_actions=False``): N steps per episode, +1 only after going
     right N times, a small cost for each right step. ``DeepSeaRandom-<N>-<K>`` is the same chain
-    with bsuite's randomised map, drawn from ``jax.random.key(K)`` (``-<K>`` left out: K = 0):
+    with bsuite's randomised map, drawn from :func:`action_map_key` ``(K)`` (``-<K>`` left out: K = 0):
     in each cell a coin decides which action goes right (:class:`RandomMapDeepSea`); the map is
     the same in every episode, training and evaluation alike.
     """
@@ -170,7 +179,7 @@ def make_gymnax(name: str) -> tuple[environment.Environment, Any]:
         return env, env.default_params.replace(randomize_actions=False)
     if size:
         env = RandomMapDeepSea(size=size)
-        return env, env.default_params.replace(action_map=random_action_map(jax.random.key(map_seed), size))
+        return env, env.default_params.replace(action_map=random_action_map(action_map_key(map_seed), size))
     return gymnax.make(name)
 
 

@@ -36,7 +36,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 BATCH_AXIS = "batch"
 
 
-def select_devices(spec: int | str | None, batch: int | None = None) -> list[jax.Device]:
+def select_devices(spec: int | str | None) -> list[jax.Device]:
     """The devices to shard over: every device of every process for ``"all"`` / ``None``, or ``spec`` of them.
 
     The batch is padded to a multiple of the count (:func:`prepare`), so every device trains and
@@ -46,13 +46,11 @@ def select_devices(spec: int | str | None, batch: int | None = None) -> list[jax
 
     Args:
       spec: ``"all"``, ``None`` or a positive integer (or its decimal string).
-      batch: ignored (the padding fits any batch); accepted so that older calls keep working.
 
     Raises:
       ValueError: naming ``devices`` when ``spec`` is not ``"all"`` or a positive integer, exceeds
         the devices there are, or does not split evenly over the processes.
     """
-    del batch
     available = jax.devices()
     if spec is None or spec == "all":
         return list(available)

@@ -21,7 +21,6 @@ def test_select_devices_all_and_counts():
     assert parallel.select_devices("all") == jax.devices()
     assert parallel.select_devices(None) == jax.devices()
     assert parallel.select_devices("1") == jax.devices()[:1]
-    assert parallel.select_devices("all", batch=7) == jax.devices()  # the batch is padded, never the devices cut
 
 
 def test_a_count_over_several_processes_takes_as_many_devices_from_each(monkeypatch):
@@ -33,7 +32,7 @@ def test_a_count_over_several_processes_takes_as_many_devices_from_each(monkeypa
         return devices
 
     devices = fake([2, 2])
-    assert parallel.select_devices("all", batch=3) == devices
+    assert parallel.select_devices("all") == devices
     assert parallel.select_devices(2) == [devices[0], devices[2]]
     assert parallel.select_devices(4) == devices
     with pytest.raises(ValueError, match=r"^devices: a run over 2 processes takes the same number of devices from "):

@@ -182,7 +182,7 @@ def main(ablation: Any) -> dict:
         if repeated := sorted({v for v in values if values.count(v) > 1}, key=str):
             fail(f"{name}: {', '.join(map(str, repeated))} given more than once; give each grid value once")
     per_exploration = guarded(lambda: configs(ablation))
-    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(ablation.devices, ablation.num_seeds)))
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(ablation.devices)))
     on_writer(lambda: claim_output_folder(ablation.out, ablation.overwrite, sweep=True))
     on_interrupt(lambda: f"interrupted; no results were written to {ablation.out} (a sweep writes them at its end)")
 

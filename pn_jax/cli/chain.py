@@ -153,7 +153,7 @@ def train_chain(size: int, exploration: str, seeds: list[int], args: Chain) -> d
 def main(args: Chain) -> list[dict]:
     use_compilation_cache(args.compilation_cache)
     validate(args)
-    guarded(lambda: parallel.select_devices(args.devices, args.num_seeds))
+    guarded(lambda: parallel.select_devices(args.devices))
     claim_output_folder(args.out, args.overwrite, sweep=True)
     seeds = list(range(args.seed, args.seed + args.num_seeds))
     rows = []

@@ -405,7 +405,7 @@ def main(args: Locomotion) -> dict[str, dict[str, Any]]:
         records = load_records(args, task)
         check_output_folder(os.path.join(args.out, args.task))
     else:
-        mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(args.devices, args.num_seeds)))
+        mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(args.devices)))
         check_output_folder(args.out)
         claim_output_folder(os.path.join(args.out, args.task), args.overwrite, sweep=True)
         run_task(args, task, mesh)

@@ -535,7 +535,7 @@ def main(args: Reproduce) -> dict[str, dict[str, Any]]:
         args = dataclasses.replace(args, num_seeds=min(args.num_seeds, 4))
     validate(args)
     if not args.report_only:
-        mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(args.devices, args.num_seeds)))
+        mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(args.devices)))
         claim_output_folder(args.out, args.overwrite, sweep=True)
     results = {}
     for env in args.env:

@@ -109,7 +109,7 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         if is_writer():
             print(f"{run.out} is complete ({config.total_steps} env steps); nothing to do")
         return record
-    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices, len(seeds))))
+    mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(run.devices)))
     if not run.resume:  # every flag is valid: only now may an existing run be refused or cleared
         on_writer(lambda: claim_output_folder(run.out, run.overwrite, resumable=True))
     else:  # its checkpoints and outputs will be written there

@@ -69,6 +69,8 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
+from pn_jax import parallel
+
 FORMAT_VERSION = 3  # 3: orbax CheckpointManager steps, leaf digests; 2: meta.json + file digests; 1: no identity
 ITEMS = ("arrays", "meta")  # the orbax items of a checkpoint step
 _META = ("meta", "metadata")  # the JSON item's file inside a step folder
@@ -146,8 +148,8 @@ def run_setup(devices: Sequence[jax.Device], batch: int) -> dict:
 
     Returns:
       A JSON-ready dict: ``devices`` (count), ``batch_per_device`` (``ceil(B / devices)``, padding
-      included: what decides the float rounding), ``device_kind`` (e.g. ``"cpu"``), ``pn_jax`` and
-      ``jax`` (versions).
+      included: what decides the float rounding), ``device_kind`` (:func:`pn_jax.parallel.device_kind`),
+      ``pn_jax`` and ``jax`` (versions).
     """
     devices = list(devices)
     if not devices or batch < 1:
@@ -155,7 +157,7 @@ def run_setup(devices: Sequence[jax.Device], batch: int) -> dict:
     return {
         "devices": len(devices),
         "batch_per_device": -(-batch // len(devices)),
-        "device_kind": devices[0].device_kind,
+        "device_kind": parallel.device_kind(devices[0]),
         "pn_jax": _package_version(),
         "jax": jax.__version__,
     }
@@ -301,7 +303,7 @@ def _setup_difference(saved: dict | None, here: dict) -> str | None:
 
     def batch(setup: dict) -> str:
         count, kind = setup["devices"], setup["device_kind"]
-        return f"a batch of {setup['batch_per_device']} per device on {count} {kind} device{'s' * (count > 1)}"
+        return f"a batch of {setup['batch_per_device']} per device on {count} device{'s' * (count > 1)} ({kind})"
 
     there, ours = [], []
     if (saved["batch_per_device"], saved["device_kind"]) != (here["batch_per_device"], here["device_kind"]):

@@ -25,6 +25,7 @@ Usage::
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -81,6 +82,26 @@ def select_devices(spec: int | str | None) -> list[jax.Device]:
             f"has only {len(local[fewest])}; give at most {len(owners) * len(local[fewest])} (or 'all')"
         )
     return [d for p in owners for d in local[p][:per_process]]
+
+
+def device_kind(device: jax.Device) -> str:
+    """The kind of ``device`` that decides float rounding: e.g. ``"NVIDIA H100 80GB HBM3"``, or for a CPU
+    its model with family and model numbers, ``"AMD EPYC, family 26 model 2"`` (processor generations
+    that share a marketing name can round the same program differently)."""
+    if device.platform != "cpu":
+        return device.device_kind
+    info = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in itertools.takewhile(str.strip, f):  # the first processor's block
+                name, _, value = line.partition(":")
+                info[name.strip()] = value.strip()
+    except OSError:
+        pass
+    kind = info.get("model name") or device.device_kind
+    if "cpu family" in info and "model" in info:
+        kind += f", family {info['cpu family']} model {info['model']}"
+    return kind
 
 
 def batch_mesh(devices: Sequence[jax.Device]) -> Mesh:

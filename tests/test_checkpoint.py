@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import TINY, TINY_DQN
 
-from pn_jax import DDPGConfig, DQNConfig, checkpoint, make_train, runner
+from pn_jax import DDPGConfig, DQNConfig, checkpoint, make_train, parallel, runner
 from pn_jax.train import make_trainer
 
 # 4 evaluation chunks of 150 steps; 2 seeds vmapped together.
@@ -277,11 +277,16 @@ def test_resuming_on_another_setup_continues_with_one_warning(damaged):
     two = {**here, "devices": 2, "batch_per_device": 1}
     with pytest.warns(checkpoint.ResumeWarning) as caught:
         assert checkpoint.restore(directory, like, identity=IDENTITY, setup=two).step == 600
+    cpu = parallel.device_kind(jax.devices()[0])  # e.g. "AMD EPYC, family 26 model 2"
     assert [str(w.message) for w in caught] == [
-        f"checkpoint {os.path.join(directory, '600')} was written with a batch of 2 per device on 1 cpu device, "
-        "and this run has a batch of 1 per device on 2 cpu devices: the continuation will not be bit-identical "
+        f"checkpoint {os.path.join(directory, '600')} was written with a batch of 2 per device on 1 device ({cpu}), "
+        f"and this run has a batch of 1 per device on 2 devices ({cpu}): the continuation will not be bit-identical "
         "to an uninterrupted run"
     ]
+    _edit_meta(directory, 600, lambda m: m["setup"].update(device_kind="cpu"))  # another processor, same batch
+    with pytest.warns(checkpoint.ResumeWarning, match=r"on 1 device \(cpu\), and this run has a batch of 2 per"):
+        checkpoint.restore(directory, like, identity=IDENTITY, setup=here)
+    _edit_meta(directory, 600, lambda m: m["setup"].update(device_kind=cpu))
     _edit_meta(directory, 600, lambda m: m["setup"].update(pn_jax="0.0.1", jax="0.4.30"))
     newer = r"was written with pn_jax 0\.0\.1, jax 0\.4\.30, and this run has pn_jax \S+, jax \S+: the continuation"
     with pytest.warns(checkpoint.ResumeWarning, match=newer):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, TINY, flags_of
 
-from pn_jax import DDPGConfig, checkpoint, runner
+from pn_jax import DDPGConfig, checkpoint, parallel, runner
 
 # 3 seeds on 2 devices: padded to 4, so that each process's device trains a slice.
 FLAGS = [*flags_of({**TINY, "total_steps": 600}), "--num-seeds", "3", "--seed", "3", "--progress", "False"]
@@ -96,9 +96,10 @@ def test_resuming_on_another_device_count_warns_once_and_completes(runs, tmp_pat
     keys = jax.vmap(jax.random.key)(np.arange(3, 6, dtype=np.uint32))
     with pytest.warns(checkpoint.ResumeWarning) as caught:
         result = runner.run(DDPGConfig(**{**TINY, "total_steps": 600}), keys, checkpoint_dir=directory, resume=True)
+    cpu = parallel.device_kind(jax.devices()[0])
     assert [str(w.message) for w in caught] == [
-        f"checkpoint {os.path.join(directory, '300')} was written with a batch of 2 per device on 2 cpu devices, "
-        "and this run has a batch of 3 per device on 1 cpu device: the continuation will not be bit-identical "
+        f"checkpoint {os.path.join(directory, '300')} was written with a batch of 2 per device on 2 devices ({cpu}), "
+        f"and this run has a batch of 3 per device on 1 device ({cpu}): the continuation will not be bit-identical "
         "to an uninterrupted run"
     ]
     assert result.steps == 600 and result.nonfinite is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import json
 import os
 import re
@@ -441,24 +440,12 @@ def seed_keys(seeds: list[int]) -> jax.Array:
 
 def device_name(count: int | None = None) -> str:
     """e.g. ``"cpu: 2 cores (AMD EPYC, family 26 model 2)"`` or ``"gpu: NVIDIA H100 80GB HBM3 x1"``
-    (``count`` devices used). A CPU's family and model are named because float results of the same
-    program can differ between processor generations that share a marketing name."""
+    (``count`` devices used); a CPU is named by :func:`pn_jax.parallel.device_kind`."""
     devices = jax.devices()[:count] if count else jax.devices()
-    kind = devices[0].device_kind
+    kind = parallel.device_kind(devices[0])
     if devices[0].platform == "cpu":
-        info = {}
-        try:
-            with open("/proc/cpuinfo") as f:
-                for line in itertools.takewhile(str.strip, f):  # the first processor's block
-                    name, _, value = line.partition(":")
-                    info[name.strip()] = value.strip()
-        except OSError:
-            pass
-        model = info.get("model name") or kind
-        if "cpu family" in info and "model" in info:
-            model += f", family {info['cpu family']} model {info['model']}"
         suffix = f", {len(devices)} XLA devices" if len(devices) > 1 else ""
-        name = f"cpu: {os.cpu_count()} cores ({model}){suffix}"
+        name = f"cpu: {os.cpu_count()} cores ({kind}){suffix}"
     else:
         name = f"{devices[0].platform}: {kind} x{len(devices)}"
     return name + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else "")

@@ -24,6 +24,7 @@ class HParams(NamedTuple):
 
     actor_lr: jax.Array
     critic_lr: jax.Array
+    critic_l2: jax.Array
     tau: jax.Array
     gamma: jax.Array
     sigma_init: jax.Array
@@ -132,6 +133,8 @@ class DDPGConfig(_Schedule):
     """hidden layer widths of actor and critic."""
     layer_norm: bool = True
     """LayerNorm after each hidden layer of the actor (never perturbed)."""
+    critic_layer_norm: bool = False
+    """LayerNorm after each hidden layer of the critic (both TD3 twins), as in OpenAI baselines' DDPG."""
     batch_size: int = 128
     """replay batch size for each update and for σ adaptation."""
     buffer_size: int = 100_000
@@ -143,6 +146,8 @@ class DDPGConfig(_Schedule):
     """actor Adam learning rate."""
     critic_lr: float = 1e-3
     """critic Adam learning rate."""
+    critic_l2: float = 0.0
+    """L2 coefficient on the critic's hidden-layer kernels, a loss term l2·Σw²/2 (OpenAI baselines: 1e-2)."""
     tau: float = 0.005
     """Polyak coefficient of the target networks."""
     gamma: float = 0.99
@@ -514,6 +519,14 @@ def validate(config: DDPGConfig) -> None:
         f"unknown strategy {config.exploration!r}; choose one of {', '.join(EXPLORATIONS)}",
     )
     _validate_schedule(config)
+    _require(
+        isinstance(config.critic_layer_norm, bool),
+        "critic_layer_norm",
+        f"must be a bool, got {config.critic_layer_norm!r}",
+    )
+    _require(
+        _is_real(config.critic_l2) and config.critic_l2 >= 0, "critic_l2", f"must be >= 0, got {config.critic_l2!r}"
+    )
     for name in ("actor_lr", "critic_lr", "sigma_init", "target_distance"):
         value = getattr(config, name)
         _require(_is_real(value) and value > 0, name, f"must be > 0, got {value!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -57,7 +58,11 @@ class Actor(nn.Module):
 
 
 class Critic(nn.Module):
-    """State-action value ``Q(s, a)``: ``obs [..., O], action [..., A] -> [...]``."""
+    """State-action value ``Q(s, a)``: ``obs [..., O], action [..., A] -> [...]``.
+
+    ``layer_norm``: LayerNorm after each hidden Dense, as in the actor (OpenAI baselines' DDPG,
+    the setup of Plappert et al. 2018, normalises both). Off by default.
+    """
 
     hidden_sizes: Sequence[int] = (64, 64)
     layer_norm: bool = False
@@ -66,6 +71,27 @@ class Critic(nn.Module):
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
         x = MLP(self.hidden_sizes, self.layer_norm)(jnp.concatenate([obs, action], axis=-1))
         return nn.Dense(1, kernel_init=_final_init(), bias_init=_final_init())(x)[..., 0]
+
+
+def hidden_kernel_mask(params: Any) -> Any:
+    """Marks the kernels of hidden Dense layers: those inside an :class:`MLP` of these modules.
+
+    Biases, LayerNorm ``scale``/``bias`` and the output layer (the module's own ``Dense_0``) are
+    False: the weights OpenAI baselines' DDPG regularises (``'kernel' in name and 'output' not
+    in name``). Works on any pytree of flax params (e.g. the twin critics' tuple).
+
+    Args:
+      params: a flax params pytree, or a container of them.
+
+    Returns:
+      A pytree of Python bools with the structure of ``params``.
+    """
+
+    def is_hidden_kernel(path: tuple, _: Any) -> bool:
+        names = [getattr(entry, "key", None) for entry in path]
+        return names[-1:] == ["kernel"] and any(isinstance(n, str) and n.startswith("MLP_") for n in names)
+
+    return jax.tree_util.tree_map_with_path(is_hidden_kernel, params)
 
 
 class QNetwork(nn.Module):

@@ -218,11 +218,13 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
                 **{name: getattr(hp, name) for name in DQN_STRATEGY_HPARAMS[config.exploration]},
             )
             return _Learner(learner.init, learner.update, lambda state: state.params), exploration
-        learner_hparams = (network, Critic(config.hidden_sizes), hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
+        critic = Critic(config.hidden_sizes, config.critic_layer_norm)
+        learner_hparams = (network, critic, hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
         if isinstance(config, TD3Config):
-            learner = make_td3(*learner_hparams, config.policy_noise, config.noise_clip, config.policy_delay)
+            policy = (config.policy_noise, config.noise_clip, config.policy_delay)
+            learner = make_td3(*learner_hparams, *policy, critic_l2=hp.critic_l2)
         else:
-            learner = make_ddpg(*learner_hparams)
+            learner = make_ddpg(*learner_hparams, critic_l2=hp.critic_l2)
         exploration = make_config_exploration(config, network.apply, env.action_dim, hp, env.max_steps)
         init = lambda key, obs: learner.init(key, obs, jnp.zeros((env.action_dim,)))  # noqa: E731
         return _Learner(init, learner.update, lambda state: state.actor_params), exploration

@@ -39,6 +39,7 @@ NON_NEGATIVE_INTS = "learning_starts resample_every coverage_steps"
 REAL_RANGES = {  # name: strategy of out-of-range reals
     "actor_lr": st.floats(max_value=0),
     "critic_lr": st.floats(max_value=0),
+    "critic_l2": st.floats(max_value=0, exclude_max=True),
     "lr": st.floats(max_value=0),
     "sigma_init": st.floats(max_value=0),
     "target_distance": st.floats(max_value=0),

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from pn_jax.agents.common import polyak_update, td_target
+from pn_jax.networks import hidden_kernel_mask
 from pn_jax.replay import Transition
 
 
@@ -41,6 +42,26 @@ class DDPG(NamedTuple):
     actor_apply: Callable[[Any, jax.Array], jax.Array]
 
 
+def critic_optimizer(learning_rate: jax.Array | float, l2: jax.Array | float = 0.0) -> optax.GradientTransformation:
+    """Adam on the critic's loss plus ``l2 · Σ w²/2`` over its hidden Dense kernels.
+
+    OpenAI baselines' DDPG adds ``tf.contrib.layers.l2_regularizer(l2)`` (``l2 · Σ w²/2``) over the
+    critic's kernels, output layer excepted, to the critic's loss: its gradient ``l2 · w`` joins the
+    loss gradient *before* Adam rescales it. ``optax.add_decayed_weights(l2)`` chained before
+    ``optax.adam`` does exactly that (an L2 loss term, not AdamW's decoupled decay); the mask is
+    :func:`~pn_jax.networks.hidden_kernel_mask` (no biases, no LayerNorm, no output layer).
+    ``l2 = 0`` adds ``0 · w`` to the gradient: the same updates as plain Adam.
+
+    Args:
+      learning_rate: Adam's step size (a traced array or a float).
+      l2: the L2 coefficient ≥ 0 (a traced array or a float).
+
+    Returns:
+      An optax transformation for a critic's params (one flax params dict, or the twin critics' tuple).
+    """
+    return optax.chain(optax.add_decayed_weights(l2, mask=hidden_kernel_mask), optax.adam(learning_rate))
+
+
 def make_ddpg(
     actor: Any,
     critic: Any,
@@ -48,13 +69,15 @@ def make_ddpg(
     critic_lr: jax.Array | float = 1e-3,
     tau: jax.Array | float = 0.005,
     gamma: jax.Array | float = 0.99,
+    critic_l2: jax.Array | float = 0.0,
 ) -> DDPG:
     """Builds DDPG for flax modules ``actor(obs) -> [-1, 1]^A`` and ``critic(obs, action) -> Q``.
 
     Hyper-parameters may be traced arrays, so one compiled program trains a grid of them.
+    ``critic_l2``: L2 on the critic's hidden kernels (see :func:`critic_optimizer`).
     """
     actor_opt = optax.adam(actor_lr)
-    critic_opt = optax.adam(critic_lr)
+    critic_opt = critic_optimizer(critic_lr, critic_l2)
 
     def init(key: chex.PRNGKey, obs: jax.Array, action: jax.Array) -> DDPGState:
         actor_key, critic_key = jax.random.split(key)
@@ -84,7 +107,7 @@ def make_ddpg(
         (critic_loss, q), critic_grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
             state.critic_params, state, batch
         )
-        critic_updates, critic_opt_state = critic_opt.update(critic_grads, state.critic_opt_state)
+        critic_updates, critic_opt_state = critic_opt.update(critic_grads, state.critic_opt_state, state.critic_params)
         critic_params = optax.apply_updates(state.critic_params, critic_updates)
 
         actor_loss, actor_grads = jax.value_and_grad(actor_loss_fn)(state.actor_params, critic_params, batch.obs)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 
 from pn_jax.agents.common import polyak_update, td_target
-from pn_jax.agents.ddpg import DDPGInfo
+from pn_jax.agents.ddpg import DDPGInfo, critic_optimizer
 from pn_jax.replay import Transition
 
 
@@ -63,15 +63,18 @@ def make_td3(
     policy_noise: float = 0.2,
     noise_clip: float = 0.5,
     policy_delay: int = 2,
+    critic_l2: jax.Array | float = 0.0,
 ) -> TD3:
     """Builds TD3 for flax modules ``actor(obs) -> [-1, 1]^A`` and ``critic(obs, action) -> Q``.
 
-    ``critic`` is instantiated twice (independent initialisations). Hyper-parameters other than
-    ``policy_delay`` may be traced arrays.
+    ``critic`` is instantiated twice (independent initialisations; both twins, and their targets,
+    share its structure, LayerNorm included). Hyper-parameters other than ``policy_delay`` may be
+    traced arrays. ``critic_l2``: L2 on both twins' hidden kernels (see
+    :func:`pn_jax.agents.ddpg.critic_optimizer`).
     """
     chex.assert_scalar_positive(policy_delay)
     actor_opt = optax.adam(actor_lr)
-    critic_opt = optax.adam(critic_lr)
+    critic_opt = critic_optimizer(critic_lr, critic_l2)
 
     def init(key: chex.PRNGKey, obs: jax.Array, action: jax.Array) -> TD3State:
         actor_key, critic_key_1, critic_key_2, noise_key = jax.random.split(key, 4)
@@ -105,7 +108,7 @@ def make_td3(
         (critic_loss, q), critic_grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
             state.critic_params, state, batch, noise_key
         )
-        critic_updates, critic_opt_state = critic_opt.update(critic_grads, state.critic_opt_state)
+        critic_updates, critic_opt_state = critic_opt.update(critic_grads, state.critic_opt_state, state.critic_params)
         critic_params = optax.apply_updates(state.critic_params, critic_updates)
 
         actor_loss, actor_grads = jax.value_and_grad(actor_loss_fn)(state.actor_params, critic_params, batch.obs)

@@ -48,7 +48,7 @@ from pn_jax.cli.common import (
 from pn_jax.noise import STRATEGY_HPARAMS
 from pn_jax.results import plot_heatmap, plot_settings, summary_rows, write_summary
 
-LEARNER_HPARAMS = ("actor_lr", "critic_lr", "tau", "gamma")
+LEARNER_HPARAMS = ("actor_lr", "critic_lr", "critic_l2", "tau", "gamma")
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 RUN_FIELDS = {
     "num_seeds": (int, 4, "seeds per grid point; seed k uses jax.random.key(seed + k) at every point."),

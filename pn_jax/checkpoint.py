@@ -267,6 +267,7 @@ def restore(
         raise CheckpointError(f"checkpoint {path} does not match this run: {_first_difference(meta, expected)}")
     if any(len(shape) < 2 or shape[1] != meta["chunk"] for _, shape, _ in meta["leaves"]["log"]):
         raise CheckpointError(f"checkpoint {path} is corrupt: its logs do not cover {meta['chunk']} chunks")
+    _drop_late_read_callbacks()  # before reading: after a failed read, they come as soon as orbax closes its loop
     try:
         with _manager(directory, read_only=True) as manager:
             arrays = manager.restore(step, args=ocp.args.Composite(arrays=ocp.args.StandardRestore())).arrays
@@ -275,7 +276,6 @@ def restore(
     except CheckpointError as err:
         raise CheckpointError(f"checkpoint {path} is corrupt: {err}") from None
     except Exception as err:  # orbax / tensorstore raise many kinds on files they cannot read
-        _drop_late_read_callbacks()
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated (unreadable): {_one_line(err)}") from None
     state = _unflatten(state_like, state_arrays, meta["leaves"]["state"])
     log = _log_like(meta["leaves"]["log"], log_arrays)

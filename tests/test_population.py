@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from conftest import TINY
 
@@ -14,7 +15,10 @@ from pn_jax.noise import param_noise, perturbable_mask
 
 
 def _adam_count(opt_state) -> int:
-    return int(opt_state[0].count)
+    """Adam's step count in an optimiser state (plain Adam, or chained after other transforms)."""
+    is_adam = lambda x: isinstance(x, optax.ScaleByAdamState)
+    (adam,) = [s for s in jax.tree.leaves(opt_state, is_leaf=is_adam) if is_adam(s)]
+    return int(adam.count)
 
 
 @pytest.mark.parametrize(

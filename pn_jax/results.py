@@ -729,3 +729,91 @@ def plot_heatmap(records: dict[str, dict], x_field: str, y_field: str, path: str
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def paired_comparisons(records: dict[str, dict], reference: str | None = None) -> list[dict]:
+    """Every run against a reference run on their common seeds: paired tests of each outcome.
+
+    The reference is ``reference``, else ``param`` when it ran, else the first run. Outcomes:
+    reached the goal while training and solved at the final evaluation (exact McNemar test) on
+    sparse tasks, and the final eval return (paired sign-flip permutation test of the mean
+    difference) everywhere. Seed k of every run starts from the same key, so the pairs are the
+    seeds both runs trained (a run with none in common is left out). ``holm_p`` adjusts every
+    ``p`` for the number of comparisons in the list.
+    """
+    reference = reference or ("param" if "param" in records else next(iter(records)))
+    base = records[reference]
+    rows = []
+    for name, record in records.items():
+        common = [seed for seed in base["seeds"] if seed in record["seeds"]]
+        if name == reference or not common:
+            continue
+        mine, theirs = ([run["seeds"].index(seed) for seed in common] for run in (base, record))
+        pair = f"{reference} vs {name}"
+        if base.get("goal") and record.get("goal"):
+            for outcome, hit in (("reached goal", _reached), ("solved", _solved)):
+                first, second = hit(base)[mine], hit(record)[theirs]
+                test = mcnemar_exact(first, second)
+                rows.append(
+                    {
+                        "comparison": pair,
+                        "outcome": outcome,
+                        "first": f"{int(np.sum(first))}/{test.pairs}",
+                        "second": f"{int(np.sum(second))}/{test.pairs}",
+                        "difference": f"{test.first_only} / {test.second_only} seeds",
+                        "test": "exact McNemar",
+                        "p": test.p,
+                    }
+                )
+        first, second = final_returns(base)[mine], final_returns(record)[theirs]
+        test = paired_permutation_test(first, second)
+        rows.append(
+            {
+                "comparison": pair,
+                "outcome": "final return",
+                "first": f"mean {fmt_stat(float(np.nanmean(first)) if np.isfinite(first).any() else None)}",
+                "second": f"mean {fmt_stat(float(np.nanmean(second)) if np.isfinite(second).any() else None)}",
+                "difference": f"{fmt_stat(test.mean_difference, '+.1f')} over {test.pairs} seeds",
+                "test": "paired permutation" + ("" if test.exact else " (Monte Carlo)"),
+                "p": test.p,
+            }
+        )
+    return with_holm(rows)
+
+
+def with_holm(comparisons: list[dict]) -> list[dict]:
+    """``comparisons`` with ``holm_p``: each ``p`` adjusted for all the comparisons in the list."""
+    for row, adjusted in zip(comparisons, holm([row["p"] for row in comparisons]), strict=True):
+        row["holm_p"] = float(adjusted)
+    return comparisons
+
+
+def _reached(record: dict) -> np.ndarray:
+    return np.array([step is not None for step in record["goal"]["first_step"]])
+
+
+def _solved(record: dict) -> np.ndarray:
+    return final_returns(record) > record["goal"]["solved_return"]  # a diverged (NaN) seed did not solve
+
+
+def comparison_lines(comparisons: list[dict]) -> list[str]:
+    """The Markdown section of :func:`paired_comparisons` (empty without comparisons)."""
+    if not comparisons:
+        return []
+    m = len(comparisons)
+    lines = [
+        "",
+        f"Paired comparisons ({m} made; seed k of every strategy starts from the same key): exact McNemar test "
+        "on the seeds where the two strategies differ (only A / only B), and a sign-flip permutation test of "
+        "the mean per-seed difference in final return (A − B). p is two-sided; Holm p adjusts it for all "
+        f"{m} comparisons. With n seeds no test can give p below 2/2ⁿ.",
+        "",
+        "| A vs B | outcome | A | B | difference | test | p | Holm p |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in comparisons:
+        lines.append(
+            f"| {r['comparison']} | {r['outcome']} | {r['first']} | {r['second']} | {r['difference']} | "
+            f"{r['test']} | {r['p']:.3g} | {r['holm_p']:.3g} |"
+        )
+    return lines

@@ -103,7 +103,7 @@ def _record(exploration: str, finals: list[float], first_steps: list, seeds: lis
 
 
 def test_paired_comparisons_use_the_same_seeds_of_each_strategy_against_param():
-    from pn_jax.cli import reproduce
+    from pn_jax import results
 
     records = {
         "gaussian": _record("gaussian", [0.0] * 8, [None] * 8),
@@ -111,7 +111,7 @@ def test_paired_comparisons_use_the_same_seeds_of_each_strategy_against_param():
         "ou": _record("ou", [94.0, 0, 0, 0, 0, 0, 0, 0], [100, None, None, None, None, None, None, 50]),
         "elsewhere": _record("none", [0.0] * 8, [None] * 8, seeds=list(range(10, 18))),  # not paired: left out
     }
-    rows = reproduce.paired_comparisons(records)
+    rows = results.paired_comparisons(records)
     outcomes = ("reached goal", "solved", "final return")
     assert [(r["comparison"], r["outcome"]) for r in rows] == [
         (f"param vs {other}", outcome) for other in ("gaussian", "ou") for outcome in outcomes
@@ -124,7 +124,7 @@ def test_paired_comparisons_use_the_same_seeds_of_each_strategy_against_param():
     assert rows[3]["difference"] == "4 / 1 seeds" and rows[3]["p"] == pytest.approx(2 * 6 / 32)
     assert rows[4]["difference"] == "3 / 0 seeds" and rows[4]["p"] == pytest.approx(0.25)
     raw = np.array([r["p"] for r in rows])
-    assert [r["holm_p"] for r in rows] == pytest.approx(reproduce.holm(raw).tolist())
+    assert [r["holm_p"] for r in rows] == pytest.approx(results.holm(raw).tolist())
     assert min(r["holm_p"] - r["p"] for r in rows) >= 0
 
 

@@ -48,18 +48,21 @@ from pn_jax.cli.common import (
     use_compilation_cache,
     write_or_rescue,
 )
-from pn_jax.cli.reproduce import comparison_lines, paired_comparisons, plot_sigma, with_holm
+from pn_jax.cli.reproduce import plot_sigma
 from pn_jax.envs.brax_envs import torso_up
 from pn_jax.networks import Actor
 from pn_jax.results import (
     algo_label,
+    comparison_lines,
     fmt_stat,
     interval_cell,
     interval_header,
     json_list,
+    paired_comparisons,
     plot_settings,
     series,
     summary_rows,
+    with_holm,
     write_record,
     write_rows_csv,
 )
@@ -326,7 +329,7 @@ def write_table(rows: list[dict], args: Locomotion, records: dict[str, dict], fo
 
 def paired_with_param(records: dict[str, dict]) -> list[dict]:
     """Under each learner, every exploration against parameter noise on their common seeds
-    (:func:`pn_jax.cli.reproduce.paired_comparisons`), Holm-adjusted over all of them together."""
+    (:func:`pn_jax.results.paired_comparisons`), Holm-adjusted over all of them together."""
     rows = []
     for algo in dict.fromkeys(algo_label(record) for record in records.values()):
         group = {label: r for label, r in records.items() if algo_label(r) == algo}

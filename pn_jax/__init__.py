@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pn_jax.config import DDPGConfig, DQNConfig, DQNHParams, HParams, TD3Config
+    from pn_jax.config import PRESETS, DDPGConfig, DQNConfig, DQNHParams, HParams, TD3Config, preset
     from pn_jax.train import Metrics, Trainer, TrainState, make_train, make_trainer
 
 _HOMES = {
@@ -19,6 +19,8 @@ _HOMES = {
     "DQNHParams": "pn_jax.config",
     "HParams": "pn_jax.config",
     "TD3Config": "pn_jax.config",
+    "PRESETS": "pn_jax.config",
+    "preset": "pn_jax.config",
     "Metrics": "pn_jax.train",
     "Trainer": "pn_jax.train",
     "TrainState": "pn_jax.train",
@@ -26,6 +28,7 @@ _HOMES = {
     "make_trainer": "pn_jax.train",
 }
 __all__ = [
+    "PRESETS",
     "DDPGConfig",
     "DQNConfig",
     "DQNHParams",
@@ -36,6 +39,7 @@ __all__ = [
     "TrainState",
     "make_train",
     "make_trainer",
+    "preset",
 ]
 __version__ = "0.1.0"
 
@@ -49,6 +53,7 @@ _SUBMODULES = (
     "envs",
     "networks",
     "noise",
+    "normalization",
     "parallel",
     "progress",
     "replay",

@@ -49,6 +49,7 @@ class _Schedule:
             "eval_episodes": lambda: default_eval_episodes(self.env),
             "eval_every": lambda: default_eval_every(self),
             "epsilon_decay_steps": lambda: default_epsilon_decay_steps(self),  # (DQN's only)
+            "obs_norm": lambda: default_obs_norm(self.env),
         }
         derived = []
         for name, derive in derivations.items():
@@ -133,8 +134,14 @@ class DDPGConfig(_Schedule):
     """hidden layer widths of actor and critic."""
     layer_norm: bool = True
     """LayerNorm after each hidden layer of the actor (never perturbed)."""
+    obs_norm: bool | None = None
+    """normalise every network input by running observation statistics, clipped at ±5 (default: on for
+    brax/<name>, off for gymnax envs)."""
     critic_layer_norm: bool = False
     """LayerNorm after each hidden layer of the critic (both TD3 twins), as in OpenAI baselines' DDPG."""
+    critic_action_layer: int = 0
+    """the critic's hidden layer whose input the action joins: 0 with the observation, 1 after the first
+    hidden layer (OpenAI baselines' DDPG), up to len(hidden_sizes)."""
     batch_size: int = 128
     """replay batch size for each update and for σ adaptation."""
     buffer_size: int = 100_000
@@ -261,6 +268,8 @@ class DQNConfig(_Schedule):
     """hidden layer widths of the Q-network."""
     layer_norm: bool = True
     """LayerNorm after each hidden layer (never perturbed)."""
+    obs_norm: bool | None = None
+    """normalise every network input by running observation statistics, clipped at ±5 (default: off)."""
     double_dqn: bool = True
     """double-DQN targets: the online network picks the next action, the target network values it."""
     batch_size: int = 128
@@ -314,6 +323,122 @@ class DQNConfig(_Schedule):
 
     def _hparams_type(self) -> type[DQNHParams]:
         return DQNHParams
+
+
+CONFIGS: dict[str, type[DDPGConfig] | type[DQNConfig]] = {"ddpg": DDPGConfig, "td3": TD3Config, "dqn": DQNConfig}
+"""The config class of each learner, by its ``--algo`` name."""
+
+
+class Preset(NamedTuple):
+    """A named set of config values (:data:`PRESETS`): a starting point every field of which can be overridden."""
+
+    algo: str  # the learner it was written for (``--algo``); another learner takes it if it has every field
+    summary: str  # one line: where the values come from
+    differs: str  # what our loop cannot match of the original setup, and why
+    fields: dict  # field name -> value; the env is not part of a preset
+
+
+PRESETS: dict[str, Preset] = {
+    "plappert2018": Preset(
+        algo="ddpg",
+        summary="OpenAI baselines' DDPG as Plappert et al. (2018) ran it on MuJoCo: 0.5 updates per env step, "
+        "batch 64, τ 0.01, actor lr 1e-4, critic lr 1e-3, critic L2 1e-2, 64×64 LayerNorm actor and critic "
+        "(the action joins the critic after its first layer), "
+        "observation normalisation, adaptive parameter noise σ₀ = δ = 0.2 adapted every 50 updates",
+        differs="one update after every 2 env steps instead of 50 updates after every 100 (the same ratio); "
+        "100 uniform random steps before the first update, where baselines acts with the perturbed initial "
+        "actor at once; time-limit truncations bootstrap (baselines treats them as terminal); evaluation is "
+        "ours (about 10 evaluations of the unperturbed actor)",
+        fields=dict(
+            exploration="param",
+            total_steps=1_000_000,
+            num_envs=1,
+            hidden_sizes=(64, 64),
+            layer_norm=True,
+            critic_layer_norm=True,
+            critic_action_layer=1,
+            obs_norm=True,
+            batch_size=64,
+            buffer_size=1_000_000,
+            learning_starts=100,
+            actor_lr=1e-4,
+            critic_lr=1e-3,
+            critic_l2=1e-2,
+            tau=0.01,
+            gamma=0.99,
+            sigma_init=0.2,
+            target_distance=0.2,
+            adapt_alpha=1.01,
+            adapt_every=50,
+            resample_every=0,
+            updates_per_step=0.5,
+            action_noise_std=0.2,
+        ),
+    ),
+    "fujimoto2018": Preset(
+        algo="td3",
+        summary="TD3 as Fujimoto et al. (2018) and CleanRL run it: 256×256, batch 256, lr 3e-4, one update per env "
+        "step, 25k uniform random steps, Gaussian action noise 0.1, target smoothing 0.2 clipped at 0.5, actor "
+        "every 2nd update, τ 0.005",
+        differs="the actor keeps a LayerNorm per hidden layer (the paper's has none) so that parameter noise, "
+        "with δ = 0.1 to match the Gaussian std, can be compared on the same network; no observation "
+        "normalisation, as in the paper",
+        fields=dict(
+            exploration="gaussian",
+            total_steps=1_000_000,
+            num_envs=1,
+            hidden_sizes=(256, 256),
+            layer_norm=True,
+            critic_layer_norm=False,
+            obs_norm=False,
+            batch_size=256,
+            buffer_size=1_000_000,
+            learning_starts=25_000,
+            actor_lr=3e-4,
+            critic_lr=3e-4,
+            critic_l2=0.0,
+            tau=0.005,
+            gamma=0.99,
+            updates_per_step=1.0,
+            action_noise_std=0.1,
+            sigma_init=0.1,
+            target_distance=0.1,
+            policy_noise=0.2,
+            noise_clip=0.5,
+            policy_delay=2,
+        ),
+    ),
+}
+"""Named configurations: ``preset("plappert2018", env="brax/halfcheetah")``, or on the command line
+``pn-train --preset plappert2018 --env brax/halfcheetah`` (any flag after it overrides its value)."""
+
+
+def preset(name: str, algo: str | None = None, **overrides) -> DDPGConfig | DQNConfig:
+    """The validated config of preset ``name`` (:data:`PRESETS`) with some fields changed.
+
+    Args:
+      name: a key of :data:`PRESETS`.
+      algo: the learner (``ddpg``, ``td3``, ``dqn``); default: the one the preset was written for.
+        TD3 takes a DDPG preset's values; a learner without one of the preset's fields is refused.
+      **overrides: config fields that replace the preset's (e.g. ``env``, ``exploration``, ``total_steps``).
+
+    Raises:
+      ValueError: an unknown preset or learner, a preset field the learner lacks, or an invalid result.
+    """
+    _require(name in PRESETS, "preset", f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    chosen = PRESETS[name]
+    algo = chosen.algo if algo is None else algo
+    _require(algo in CONFIGS, "algo", f"unknown algorithm {algo!r}; choose one of {', '.join(CONFIGS)}")
+    cls = CONFIGS[algo]
+    missing = sorted(set(chosen.fields) - {f.name for f in dataclasses.fields(cls)})
+    _require(
+        not missing,
+        "preset",
+        f"{name} (written for {chosen.algo}) sets {', '.join(missing)}, which {algo} has no field for",
+    )
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
+    _require(not unknown, unknown[0] if unknown else "preset", f"not a field of {cls.__name__}")
+    return cls(**{**chosen.fields, **overrides})
 
 
 def validate_dqn(config: DQNConfig) -> None:
@@ -471,6 +596,13 @@ def fit_checkpoint_every(config, checkpoint_every: int):
     return config.replace(eval_every=every)
 
 
+def default_obs_norm(env: str) -> bool:
+    """``obs_norm`` when it is not given: on for brax locomotion (raw joint velocities reach tens, and
+    a weight perturbation's effect on the actions scales with the input), off for gymnax's small
+    classic-control observations (see RESULTS.md for the measurements behind both)."""
+    return envs.brax_envs.is_brax(env)
+
+
 EPSILON_DECAY_SHARE = 4
 """A derived ``epsilon_decay_steps`` is ``total_steps`` divided by this (DQN's 50k of 200k steps)."""
 
@@ -525,6 +657,12 @@ def validate(config: DDPGConfig) -> None:
         f"must be a bool, got {config.critic_layer_norm!r}",
     )
     _require(
+        _is_int(config.critic_action_layer) and 0 <= config.critic_action_layer <= len(config.hidden_sizes),
+        "critic_action_layer",
+        f"must be an integer in [0, {len(config.hidden_sizes)}] (the number of hidden layers), "
+        f"got {config.critic_action_layer!r}",
+    )
+    _require(
         _is_real(config.critic_l2) and config.critic_l2 >= 0, "critic_l2", f"must be >= 0, got {config.critic_l2!r}"
     )
     for name in ("actor_lr", "critic_lr", "sigma_init", "target_distance"):
@@ -573,6 +711,7 @@ def _validate_schedule(config) -> None:
         f"must be a non-empty tuple of positive integers, got {config.hidden_sizes!r}",
     )
     _require(isinstance(config.layer_norm, bool), "layer_norm", f"must be a bool, got {config.layer_norm!r}")
+    _require(isinstance(config.obs_norm, bool), "obs_norm", f"must be a bool, got {config.obs_norm!r}")
     _require(isinstance(config.noise_pool, bool), "noise_pool", f"must be a bool, got {config.noise_pool!r}")
     _require(_is_real(config.tau) and 0 < config.tau <= 1, "tau", f"must be in (0, 1], got {config.tau!r}")
     _require(_is_real(config.gamma) and 0 <= config.gamma <= 1, "gamma", f"must be in [0, 1], got {config.gamma!r}")

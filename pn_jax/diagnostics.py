@@ -20,10 +20,10 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from pn_jax import envs
+from pn_jax import envs, normalization
 from pn_jax.config import DDPGConfig, HParams
 from pn_jax.networks import Actor
-from pn_jax.train import make_config_exploration
+from pn_jax.train import make_config_exploration, network_input
 
 
 class Rollout(NamedTuple):
@@ -41,6 +41,7 @@ def exploration_rollout(
     actor_params: Any = None,
     exploration_state: Any = None,
     hparams: HParams | None = None,
+    obs_stats: normalization.RunningStats | None = None,
 ) -> Rollout:
     """Acts for ``num_steps`` vector steps with ``config.exploration`` and records the perturbation.
 
@@ -54,6 +55,8 @@ def exploration_rollout(
       exploration_state: the strategy's state, e.g. a trained run's ``state.exploration`` with its
         adapted σ (default: the strategy's initial state, σ = σ₀).
       hparams: dynamic hyper-parameters (default ``config.hparams()``).
+      obs_stats: with ``config.obs_norm``, the observation statistics the actor sees observations
+        through, e.g. a trained run's ``state.obs_stats`` (default: none seen yet); kept fixed.
 
     Returns:
       A :class:`Rollout`.
@@ -64,6 +67,8 @@ def exploration_rollout(
     exploration = make_config_exploration(config, actor.apply, env.action_dim, hp, env.max_steps)
     init_key, explore_key, reset_key, loop_key = jax.random.split(key, 4)
     obs, env_state = envs.reset(reset_key, env, config.num_envs)
+    stats = normalization.init(obs.shape[1:]) if obs_stats is None else obs_stats
+    seen = lambda obs: network_input(config, stats, obs)  # noqa: E731
     if actor_params is None:
         actor_params = actor.init(init_key, obs[:1])
     if exploration_state is None:
@@ -75,7 +80,7 @@ def exploration_rollout(
         obs, env_state, explore_state = carry
         step_key, t = xs
         act_key, env_key, reset_key, refresh_key = jax.random.split(step_key, 4)
-        action = exploration.act(act_key, explore_state, actor_params, obs)
+        action = exploration.act(act_key, explore_state, actor_params, seen(obs))
         s = envs.step(env_key, env, env_state, action)
         done = s.terminated | s.truncated
         explore_state = exploration.reset(reset_key, explore_state, actor_params, done)
@@ -85,7 +90,7 @@ def exploration_rollout(
             lambda: exploration.refresh(refresh_key, explore_state, actor_params),
             lambda: explore_state,
         )
-        perturbation = jnp.clip(action, -1.0, 1.0) - jnp.clip(actor.apply(actor_params, obs), -1.0, 1.0)
+        perturbation = jnp.clip(action, -1.0, 1.0) - jnp.clip(actor.apply(actor_params, seen(obs)), -1.0, 1.0)
         return (s.obs, s.state, explore_state), Rollout(perturbation, done, obs)
 
     xs = (jax.random.split(loop_key, num_steps), jnp.arange(num_steps))

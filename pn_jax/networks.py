@@ -62,14 +62,23 @@ class Critic(nn.Module):
 
     ``layer_norm``: LayerNorm after each hidden Dense, as in the actor (OpenAI baselines' DDPG,
     the setup of Plappert et al. 2018, normalises both). Off by default.
+    ``action_layer``: the action joins the input of hidden layer ``k``: 0 with the observation
+    (default), 1 after the first hidden layer has seen the observation alone (baselines' DDPG, and
+    Lillicrap et al. 2016), up to ``len(hidden_sizes)`` (the output layer's input).
     """
 
     hidden_sizes: Sequence[int] = (64, 64)
     layer_norm: bool = False
+    action_layer: int = 0
 
     @nn.compact
     def __call__(self, obs: jax.Array, action: jax.Array) -> jax.Array:
-        x = MLP(self.hidden_sizes, self.layer_norm)(jnp.concatenate([obs, action], axis=-1))
+        k = self.action_layer
+        if k == 0:
+            x = MLP(self.hidden_sizes, self.layer_norm)(jnp.concatenate([obs, action], axis=-1))
+        else:
+            x = MLP(self.hidden_sizes[:k], self.layer_norm)(obs)
+            x = MLP(self.hidden_sizes[k:], self.layer_norm)(jnp.concatenate([x, action], axis=-1))
         return nn.Dense(1, kernel_init=_final_init(), bias_init=_final_init())(x)[..., 0]
 
 

@@ -367,7 +367,11 @@ def metrics_dict(
         "compile_seconds": float(compile_seconds),
         "run_seconds": float(run_seconds),
         "env_steps_per_second": total_steps / run_seconds if run_seconds > 0 else None,
-        "eval": {"step": m["eval_step"][0].astype(int).tolist(), "return": json_list(m["eval_return"])},
+        "eval": {
+            "step": m["eval_step"][0].astype(int).tolist(),
+            "return": json_list(m["eval_return"]),
+            **({"upside_down": json_list(m["eval_upside_down"])} if envs.brax_envs.is_brax(config.env) else {}),
+        },
         "sigma": {"step": m["log_step"][0].astype(int).tolist(), "value": json_list(m["sigma"])},
         "action_distance": {"step": m["log_step"][0].astype(int).tolist(), "value": json_list(m["action_distance"])},
         "train_episode_return": {
@@ -659,11 +663,18 @@ def interval_cell(row: dict, mark: bool = False) -> str:
     return cell + (" (range)" if mark and interval_name(finite) == "range" else "")
 
 
-def plot_settings(records: dict[str, dict], path: str, title: str) -> None:
+def plot_settings(
+    records: dict[str, dict],
+    path: str,
+    title: str,
+    published: Sequence[tuple[str, int, float]] = (),
+    published_source: str = "published",
+) -> None:
     """Eval return vs env steps, one IQM curve per setting with a band (:func:`seed_band`).
 
     The y label says what the bands are: 95% bootstrap CIs, seed ranges (below :data:`FEW_SEEDS`
-    finite seeds), or both.
+    finite seeds), or both. ``published``: ``(setting label, env step, return)`` points drawn as
+    stars in their setting's colour, labelled ``published_source`` in the legend.
     """
     import matplotlib
 
@@ -680,6 +691,18 @@ def plot_settings(records: dict[str, dict], path: str, title: str) -> None:
         bands.add(band)
         ax.plot(steps, iqm(values), color=color, label=label + diverged_note(values), linewidth=1.2)
         ax.fill_between(steps, low, high, color=color, alpha=0.12)
+        for point_label, step, value in published:
+            if point_label == label:
+                ax.plot(
+                    [step],
+                    [value],
+                    marker="*",
+                    markersize=12,
+                    color=color,
+                    markeredgecolor="black",
+                    linestyle="none",
+                    label=f"{label}: {published_source}",
+                )
     ax.set_title(title)
     ax.set_xlabel("environment steps per seed")
     ax.set_ylabel(f"eval return (IQM over seeds; band: {band_text(bands)})", fontsize=8 if len(bands) > 1 else 10)

@@ -30,7 +30,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from pn_jax import envs
+from pn_jax import envs, normalization
 from pn_jax.agents.ddpg import DDPGInfo, make_ddpg
 from pn_jax.agents.dqn import make_dqn
 from pn_jax.agents.td3 import make_td3
@@ -78,7 +78,8 @@ class TrainState(NamedTuple):
     exploration: Any  # the strategy's own NamedTuple state
     replay: Any  # flashbax buffer state
     env_state: Any  # gymnax states, leading axis [N]
-    obs: jax.Array  # [N, O] observation to act on
+    obs: jax.Array  # [N, O] observation to act on (raw: networks see it normalised when obs_norm)
+    obs_stats: normalization.RunningStats  # running statistics of every observation acted on
     episode_return: jax.Array  # [N] return of the running episode
     last_return: jax.Array  # [N] return of the last finished episode (NaN before the first)
     goal_hits: jax.Array  # [] int32 goal-reaching steps so far in this block (sparse tasks)
@@ -103,6 +104,7 @@ class Metrics(NamedTuple):
 
     eval_step: jax.Array  # [E] env steps at each evaluation
     eval_return: jax.Array  # [E] mean deterministic return over eval_episodes
+    eval_upside_down: jax.Array  # [E] share of those episodes that ended upside down (NaN: env has no torso)
     log_step: jax.Array  # [L] env steps at each block end
     sigma: jax.Array  # [L] σ (parameter noise) or action-noise std in force during the block
     action_distance: jax.Array  # [L] measured action-space distance of the exploration
@@ -120,6 +122,7 @@ class ChunkLog(NamedTuple):
 
     eval_step: jax.Array  # [C] env steps at each evaluation
     eval_return: jax.Array  # [C]
+    eval_upside_down: jax.Array  # [C]
     log_step: jax.Array  # [C, B] env steps at each block end
     sigma: jax.Array  # [C, B]
     action_distance: jax.Array  # [C, B]
@@ -218,7 +221,7 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
                 **{name: getattr(hp, name) for name in DQN_STRATEGY_HPARAMS[config.exploration]},
             )
             return _Learner(learner.init, learner.update, lambda state: state.params), exploration
-        critic = Critic(config.hidden_sizes, config.critic_layer_norm)
+        critic = Critic(config.hidden_sizes, config.critic_layer_norm, config.critic_action_layer)
         learner_hparams = (network, critic, hp.actor_lr, hp.critic_lr, hp.tau, hp.gamma)
         if isinstance(config, TD3Config):
             policy = (config.policy_noise, config.noise_clip, config.policy_delay)
@@ -238,10 +241,16 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
     steps_per_block = config.adapt_every * update_period  # in vector steps
     coverage_bins = config.coverage_bins if config.coverage_steps else 0
 
-    def evaluate(key: chex.PRNGKey, actor_params: Any) -> jax.Array:
-        """Mean return of ``eval_episodes`` full deterministic episodes of the unperturbed actor."""
-        episodes = run_episodes(key, env, lambda obs: greedy(actor_params, obs), config.eval_episodes)
-        return jnp.mean(episodes.returns)
+    seen = lambda stats, obs: network_input(config, stats, obs)  # noqa: E731
+
+    def evaluate(key: chex.PRNGKey, actor_params: Any, stats: normalization.RunningStats) -> tuple[jax.Array, ...]:
+        """Mean return of ``eval_episodes`` full deterministic episodes of the unperturbed actor
+        (observation statistics frozen at ``stats``), and the share of them that ended upside down
+        (NaN for an env without :attr:`~pn_jax.envs.Env.upright`)."""
+        policy = lambda obs: greedy(actor_params, seen(stats, obs))  # noqa: E731
+        episodes = run_episodes(key, env, policy, config.eval_episodes, probe=env.upright)
+        upside_down = jnp.mean(episodes.final_probe < 0) if env.upright is not None else jnp.float32(jnp.nan)
+        return jnp.mean(episodes.returns), upside_down.astype(jnp.float32)
 
     def init(key: chex.PRNGKey, hparams: HParams | None = None) -> TrainState:
         """The state before the first step: fresh learner, exploration, empty replay, reset envs."""
@@ -259,6 +268,7 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
             replay=replay.init(example),
             env_state=env_state,
             obs=obs,
+            obs_stats=normalization.init(obs.shape[1:]),
             episode_return=jnp.zeros((num_envs,), jnp.float32),
             last_return=jnp.full((num_envs,), jnp.nan, jnp.float32),
             goal_hits=jnp.zeros((), jnp.int32),
@@ -284,9 +294,11 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
             actor_params = agent.policy_params(ts.agent)
             action = jax.lax.cond(
                 t >= learning_starts,
-                lambda: exploration.act(act_key, ts.exploration, actor_params, ts.obs),
+                lambda: exploration.act(act_key, ts.exploration, actor_params, seen(ts.obs_stats, ts.obs)),
                 lambda: random_actions(act_key),
             )
+            if config.obs_norm:  # the statistics take in what was acted on, after acting (as baselines)
+                ts = ts._replace(obs_stats=normalization.update(ts.obs_stats, ts.obs))
             s = envs.step(step_key, env, ts.env_state, action)
             replay_state = replay.add(
                 ts.replay, Transition(ts.obs, action, s.reward, s.next_obs, s.terminated.astype(jnp.float32))
@@ -311,13 +323,18 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
             )
             return new_state, None
 
-        def learn(agent_state: Any, key: chex.PRNGKey, replay_state) -> tuple[Any, DDPGInfo]:
+        def sample(replay_state, stats: normalization.RunningStats, key: chex.PRNGKey) -> Transition:
+            """A replay batch with both observations as the networks see them now."""
+            batch = replay.sample(replay_state, key)
+            return batch._replace(obs=seen(stats, batch.obs), next_obs=seen(stats, batch.next_obs))
+
+        def learn(ts: TrainState, key: chex.PRNGKey) -> tuple[Any, DDPGInfo]:
             """``updates_per_round`` learner updates, each on a fresh replay batch; mean info."""
             if updates_per_round == 1:
-                return agent.update(agent_state, replay.sample(replay_state, key))
+                return agent.update(ts.agent, sample(ts.replay, ts.obs_stats, key))
             agent_state, infos = jax.lax.scan(
-                lambda a, k: agent.update(a, replay.sample(replay_state, k)),
-                agent_state,
+                lambda a, k: agent.update(a, sample(ts.replay, ts.obs_stats, k)),
+                ts.agent,
                 jax.random.split(key, updates_per_round),
             )
             return agent_state, jax.tree.map(jnp.mean, infos)
@@ -331,7 +348,7 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
             key, sample_key = jax.random.split(ts.key)
             agent_state, info = jax.lax.cond(
                 first >= learning_starts,
-                lambda: learn(ts.agent, sample_key, ts.replay),
+                lambda: learn(ts, sample_key),
                 lambda: (ts.agent, no_info),
             )
             finite = jnp.isfinite(info.critic_loss) & jnp.isfinite(info.actor_loss)
@@ -343,7 +360,7 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
             ts, infos = jax.lax.scan(update_round, ts, first + update_period * jnp.arange(config.adapt_every))
             key, adapt_key, refresh_key, sample_key = jax.random.split(ts.key, 4)
             actor_params = agent.policy_params(ts.agent)
-            batch = replay.sample(ts.replay, sample_key)
+            batch = sample(ts.replay, ts.obs_stats, sample_key)
 
             def during_warmup():
                 # σ stays at σ₀ until the learner updates; the noise source is renewed all the same
@@ -376,20 +393,21 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
         def chunk(ts: TrainState, c: jax.Array):
             ts, logs = jax.lax.scan(block, ts, c * blocks_per_eval + jnp.arange(blocks_per_eval))
             key, eval_key = jax.random.split(ts.key)
-            eval_return = evaluate(eval_key, agent.policy_params(ts.agent))
+            eval_return, upside_down = evaluate(eval_key, agent.policy_params(ts.agent), ts.obs_stats)
             eval_step = (c + 1) * config.eval_every
             if progress_fn is not None:
                 jax.debug.callback(progress_fn, eval_step, eval_return)
-            return ts._replace(key=key), ChunkLog(eval_step, eval_return, *logs)
+            return ts._replace(key=key), ChunkLog(eval_step, eval_return, upside_down, *logs)
 
         return jax.lax.scan(chunk, state, first_chunk + jnp.arange(num_chunks))
 
     def finish(state: TrainState, log: ChunkLog) -> Metrics:
         """The run's :class:`Metrics` from its final state and every chunk's log, in order."""
-        blocks = {name: getattr(log, name).reshape(-1) for name in ChunkLog._fields[2:]}
+        blocks = {name: getattr(log, name).reshape(-1) for name in ChunkLog._fields[3:]}
         return Metrics(
             eval_step=log.eval_step,
             eval_return=log.eval_return,
+            eval_upside_down=log.eval_upside_down,
             **blocks,
             first_goal_step=state.first_goal_step,
             coverage=state.coverage,
@@ -444,6 +462,13 @@ def run_episodes(
     carry = (obs, state, zeros, zeros, alive)
     (_, _, total, final_probe, _), _ = jax.lax.scan(body, carry, jax.random.split(loop_key, env.max_steps))
     return Episodes(total, final_probe)
+
+
+def network_input(config: DDPGConfig | DQNConfig, stats: normalization.RunningStats, obs: jax.Array) -> jax.Array:
+    """``obs [..., O]`` as every network of a ``config`` run sees it: normalised by the run's
+    ``stats`` (``state.obs_stats``) when ``config.obs_norm``, else unchanged. Use it to act with a
+    trained actor: ``actor.apply(state.agent.actor_params, network_input(config, state.obs_stats, obs))``."""
+    return normalization.normalize(stats, obs) if config.obs_norm else obs
 
 
 def make_config_exploration(

@@ -126,3 +126,7 @@ def test_tiny_td3_run_on_a_brax_env():
     _, metrics = jax.jit(jax.vmap(make_train(config)))(jax.random.split(jax.random.key(0), 2))
     assert metrics.eval_return.shape == (2, 2) and np.all(np.isfinite(np.asarray(metrics.eval_return)))
     assert np.all(np.isfinite(np.asarray(metrics.critic_loss)))
+    assert config.obs_norm  # on by default for brax
+    # the share of evaluation episodes that ended upside down, at every evaluation
+    upside_down = np.asarray(metrics.eval_upside_down)
+    assert upside_down.shape == (2, 2) and np.all((upside_down >= 0) & (upside_down <= 1))

@@ -81,7 +81,7 @@ def test_config_is_frozen_and_replace_validates():
         config.replace(tau=-1.0)
 
 
-ALL_DERIVED = ("adapt_every", "learning_starts", "eval_episodes", "eval_every")
+ALL_DERIVED = ("adapt_every", "learning_starts", "eval_episodes", "eval_every", "obs_norm")
 
 
 @pytest.mark.parametrize(
@@ -135,7 +135,7 @@ def test_derived_fields_follow_replace_and_given_ones_stay():
     assert (config.eval_every, config.eval_episodes) == (2000, 10)
     longer = config.replace(total_steps=100_000)
     assert longer.eval_every == 10_000 and longer.derived_fields == ALL_DERIVED
-    given = DDPGConfig(eval_every=4000, eval_episodes=3, learning_starts=1000, adapt_every=50)
+    given = DDPGConfig(eval_every=4000, eval_episodes=3, learning_starts=1000, adapt_every=50, obs_norm=False)
     assert given.derived_fields == ()
     assert given.replace(total_steps=40_000).eval_every == 4000
     assert DDPGConfig(env="brax/halfcheetah", total_steps=100_000).eval_episodes == 5  # 1000-step episodes

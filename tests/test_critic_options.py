@@ -149,3 +149,24 @@ def test_critic_options_reach_the_trained_learners():
     kernels = state.agent.critic_params["params"]["MLP_0"]
     norms = sum(jnp.sum(jnp.square(kernels[name]["kernel"]), axis=(1, 2)) for name in kernels)
     assert float(norms[1]) < float(norms[0])
+
+
+def test_the_action_can_join_the_critic_after_its_first_layer():
+    """baselines' DDPG critic: obs → Dense → LayerNorm → ReLU, then [h, action] → Dense → … → Q."""
+    critic = Critic(HIDDEN, layer_norm=True, action_layer=1)
+    params = critic.init(jax.random.key(0), jnp.zeros((OBS,)), jnp.zeros((ACT,)))
+    assert params["params"]["MLP_0"]["Dense_0"]["kernel"].shape == (OBS, HIDDEN[0])  # the observation alone
+    assert params["params"]["MLP_1"]["Dense_0"]["kernel"].shape == (HIDDEN[0] + ACT, HIDDEN[1])
+    assert _marked(params) == {"['params']['MLP_0']['Dense_0']['kernel']", "['params']['MLP_1']['Dense_0']['kernel']"}
+    # the action still moves Q, and the last choice (the output layer's input) works too
+    q = critic.apply(params, jnp.ones((OBS,)), jnp.array([1.0, -1.0])) - critic.apply(
+        params, jnp.ones((OBS,)), -jnp.ones(ACT)
+    )
+    assert q != 0
+    last = Critic(HIDDEN, action_layer=len(HIDDEN)).init(jax.random.key(0), jnp.zeros((OBS,)), jnp.zeros((ACT,)))
+    assert last["params"]["Dense_0"]["kernel"].shape == (HIDDEN[-1] + ACT, 1)
+    with pytest.raises(ValueError, match=r"critic_action_layer: must be an integer in \[0, 2\]"):
+        DDPGConfig(**TINY, critic_action_layer=3)
+    config = TD3Config(**TINY, critic_action_layer=1, critic_layer_norm=True)
+    _, metrics = jax.jit(make_train(config))(jax.random.key(0))
+    assert np.all(np.isfinite(np.asarray(metrics.critic_loss)))

@@ -310,6 +310,7 @@ def _fake_metrics(seeds: int) -> Metrics:
     return Metrics(
         eval_step=np.tile(np.array([150, 300]), (seeds, 1)),
         eval_return=np.array([[-300.0, NAN]] * seeds),
+        eval_upside_down=np.full((seeds, 2), NAN),
         log_step=log,
         sigma=zeros + 0.2,
         action_distance=zeros,

@@ -76,12 +76,13 @@ def use_compilation_cache(path: str) -> None:
 
 
 def bool_flags(*classes: type) -> set[str]:
-    """The ``--kebab-name`` of every ``bool`` field of these dataclasses."""
+    """The ``--kebab-name`` of every ``bool`` field of these dataclasses (also ``bool | None``: a
+    flag whose default is derived when left out)."""
     return {
         "--" + name.replace("_", "-")
         for cls in classes
         for name, hint in typing.get_type_hints(cls).items()
-        if hint is bool
+        if hint is bool or hint == (bool | None)
     }
 
 

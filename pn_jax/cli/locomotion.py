@@ -1,21 +1,24 @@
-"""Locomotion on brax: does parameter noise escape HalfCheetah's upside-down local optimum?
+"""Locomotion on brax at the paper's DDPG schedule: does parameter noise escape HalfCheetah's upside-down optimum?
 
 Plappert et al. (2018) report that DDPG with action noise often learns to flip the cheetah onto
 its back and wiggle forward, while parameter noise finds the upright run. This script trains every
-(learner, exploration) pair of a task for the same seeds and budget and measures that behaviour:
-after training, each seed's unperturbed actor plays ``--final-episodes`` episodes and we record how
-many end with the torso upside down (the world-z component of its up axis below 0, from the
-physics state). It also writes learning curves (IQM with 95% CIs, or the seeds' range below 5
-seeds), σ and the action distance over training, and a final-return table with paired tests of
-each exploration against parameter noise under the same learner, on their common seeds.
+(learner, exploration) pair of a task with the same seeds, budget and settings (``--preset``,
+default plappert2018: OpenAI baselines' DDPG as the paper ran it) and measures that behaviour at
+every evaluation: the share of evaluation episodes that end with the torso upside down (the
+world-z component of its up axis below 0, from the physics state) and, per seed, the step of the
+first evaluation that ran upright and forward (no episode upside down, mean return above 0).
+After training each seed's unperturbed actor plays ``--final-episodes`` more episodes. It writes
+learning curves (IQM with 95% CIs, or the seeds' range below 5 seeds) beside the paper's
+published points, σ and the action distance, the upside-down share over training, and a
+final-return table with paired tests of each exploration against parameter noise.
 
-Example: python scripts/locomotion.py --out runs/locomotion   (halfcheetah, 129 minutes measured on 2 CPU cores)
-         python scripts/locomotion.py --task hopper --out runs/locomotion   (a task that terminates)
+Example: python scripts/locomotion.py --out runs/locomotion   (halfcheetah: DDPG × param / ou / gaussian / none)
+         python scripts/locomotion.py --task hopper --out runs/locomotion   (param vs gaussian; also walker2d)
          python scripts/locomotion.py --quick --out runs/locomotion_quick   (a few minutes)
 --runs picks some of a task's runs (they join those already in --out with --overwrite).
 On a GPU the same command runs each learner-strategy pair as one program over all its seeds;
 add e.g. --num-seeds 32 --small-seeds 32. Writes <task>/<algo>-<exploration>/metrics.json per run
-and, per task, summary.md, summary.csv, returns.png, sigma.png and upside_down.png.
+and, per task, summary.md, summary.csv, returns.png, sigma.png, upside_down.png and behaviour.png.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import jax
 import numpy as np
 import tyro
 
-from pn_jax import DDPGConfig, TD3Config, make_train, parallel
+from pn_jax import DDPGConfig, make_train, parallel
 from pn_jax import envs as envs_lib
 from pn_jax.cli.common import (
     CACHE_HELP,
@@ -49,6 +52,7 @@ from pn_jax.cli.common import (
     write_or_rescue,
 )
 from pn_jax.cli.reproduce import plot_sigma
+from pn_jax.config import PRESETS, preset
 from pn_jax.envs.brax_envs import torso_up
 from pn_jax.networks import Actor
 from pn_jax.results import (
@@ -66,16 +70,21 @@ from pn_jax.results import (
     write_record,
     write_rows_csv,
 )
-from pn_jax.train import run_episodes
+from pn_jax.train import network_input, run_episodes
 
 
 class Task(NamedTuple):
-    """A locomotion experiment: the env, every (algo, exploration, seeds) run, and the step budget."""
+    """A locomotion experiment: the env, every (algo, exploration, seeds) run, the step budget, and
+    published points to draw beside the curves."""
 
     env: str
     runs: tuple[tuple[str, str, str], ...]  # (algo, exploration, "main" or "small" seed count)
     total_steps: int
+    published: tuple[tuple[str, int, float], ...] = ()  # (run label, env step, return)
 
+
+PAPER = "Plappert et al. 2018, MuJoCo"
+"""Whose published points the figures show (read from OpenAI baselines' result plots of the paper)."""
 
 TASKS: dict[str, Task] = {
     "halfcheetah": Task(
@@ -84,17 +93,15 @@ TASKS: dict[str, Task] = {
             ("ddpg", "param", "main"),
             ("ddpg", "ou", "main"),
             ("ddpg", "gaussian", "main"),
-            ("ddpg", "none", "small"),
-            ("td3", "param", "small"),
-            ("td3", "gaussian", "small"),
+            ("ddpg", "none", "main"),
         ),
         300_000,
+        (("ddpg-param", 300_000, 3400.0), ("ddpg-ou", 300_000, 2500.0), ("ddpg-gaussian", 300_000, 1600.0)),
     ),
-    "hopper": Task("brax/hopper", (("ddpg", "param", "small"), ("ddpg", "gaussian", "small")), 100_000),
+    "hopper": Task("brax/hopper", (("ddpg", "param", "small"), ("ddpg", "gaussian", "small")), 300_000),
+    "walker2d": Task("brax/walker2d", (("ddpg", "param", "small"), ("ddpg", "gaussian", "small")), 300_000),
 }
-"""The paper's HalfCheetah comparison (plus TD3), and Hopper, whose episodes end when it falls."""
-
-ALGOS = {"ddpg": DDPGConfig, "td3": TD3Config}
+"""The paper's HalfCheetah comparison, and Hopper and Walker2d, whose episodes end when they fall."""
 
 UPSIDE_DOWN = 0.0
 """An episode ends upside down when the torso's up axis has a world-z component below this."""
@@ -105,23 +112,23 @@ class Locomotion:
     """Task, seeds and budget; everything else is shared by every run (same seeds, same budget)."""
 
     task: str = "halfcheetah"
-    """halfcheetah (DDPG × param / ou / gaussian / none, TD3 × param / gaussian) or hopper (DDPG × param / gaussian)."""
+    """halfcheetah (DDPG × param / ou / gaussian / none), hopper or walker2d (DDPG × param / gaussian)."""
+    preset: str = "plappert2018"
+    """the settings every run shares (see pn-train --help); the flags below override some of them."""
     num_seeds: int = 8
-    """seeds of the main runs (DDPG × param / ou / gaussian); seed k is jax.random.key(seed + k) in every run."""
+    """seeds of the main runs (halfcheetah's four); seed k is jax.random.key(seed + k) in every run."""
     small_seeds: int = 4
     """seeds of the other runs (the first small_seeds of the main runs' seeds)."""
     seed: int = 0
     """first seed."""
     total_steps: int = 0
-    """env steps per seed (0: the task's budget, 300k for halfcheetah, 100k for hopper)."""
-    num_envs: int = 8
-    """environments per seed; each acts with its own perturbed actor under parameter noise."""
-    updates_per_step: float = 1.0
-    """learner updates per vector step of num_envs envs (1: one update per num_envs env steps)."""
-    learning_starts: int = 10_000
-    """env steps of uniform random actions before the first update."""
-    buffer_size: int = 1_000_000
-    """replay capacity per seed (the paper's 10⁶)."""
+    """env steps per seed (0: the task's budget, 300k)."""
+    num_envs: int | None = None
+    """environments per seed; each acts with its own perturbed actor under parameter noise (default: the preset's)."""
+    updates_per_step: float | None = None
+    """learner updates per vector step of num_envs envs (default: the preset's)."""
+    learning_starts: int | None = None
+    """env steps of uniform random actions before the first update (default: the preset's)."""
     evaluations: int = 10
     """evaluations of the unperturbed actor over training (eval_every = total_steps / evaluations)."""
     eval_episodes: int = 5
@@ -154,27 +161,25 @@ def quick_args(args: Locomotion) -> tuple[Locomotion, Task]:
     if not args.quick:
         return args, task
     runs = tuple(r for r in task.runs if r[0] == "ddpg" and r[1] in ("param", "gaussian"))
-    small = dict(num_seeds=2, small_seeds=2, total_steps=8_000, num_envs=4, learning_starts=2_000)
+    small = dict(num_seeds=2, small_seeds=2, total_steps=8_000, learning_starts=2_000)
     args = dataclasses.replace(args, **small, evaluations=2, eval_episodes=2, final_episodes=2)
     return args, task._replace(runs=runs)
 
 
 def run_config(algo: str, exploration: str, args: Locomotion, task: Task) -> DDPGConfig:
-    """The config of one run: the paper's 64×64 LayerNorm actor, the shared budget and schedule."""
+    """The config of one run: the preset's settings, with the shared budget and evaluation schedule."""
     total = args.total_steps or task.total_steps
-    return ALGOS[algo](
+    chosen = {name: getattr(args, name) for name in ("num_envs", "updates_per_step", "learning_starts")}
+    return preset(
+        args.preset,
+        algo,
         env=task.env,
         exploration=exploration,
         total_steps=total,
-        num_envs=args.num_envs,
-        updates_per_step=args.updates_per_step,
-        learning_starts=args.learning_starts,
-        buffer_size=args.buffer_size,
         eval_every=total // args.evaluations,
         eval_episodes=args.eval_episodes,
-        hidden_sizes=(64, 64),
-        layer_norm=True,
         brax_backend=args.brax_backend,
+        **{name: value for name, value in chosen.items() if value is not None},
     )
 
 
@@ -193,7 +198,7 @@ def with_behaviour(num_episodes: int):
         def run(key):
             train_key, episode_key = jax.random.split(key)
             state, metrics = train(train_key)
-            policy = lambda obs: actor.apply(state.agent.actor_params, obs)  # noqa: E731
+            policy = lambda obs: actor.apply(state.agent.actor_params, network_input(config, state.obs_stats, obs))  # noqa: E731
             episodes = run_episodes(episode_key, env, policy, num_episodes, probe=torso_up)
             return None, (metrics, episodes.returns, episodes.final_probe)
 
@@ -272,20 +277,38 @@ def load_records(args: Locomotion, task: Task) -> dict[str, dict]:
 
 
 def upside_down(record: dict) -> np.ndarray:
-    """``[S]`` fraction of each seed's behaviour episodes that ended upside down."""
+    """``[S]`` fraction of each seed's behaviour episodes (after training) that ended upside down."""
     up = np.asarray(record["behaviour"]["torso_up"], dtype=np.float64)
     return np.mean(up < record["behaviour"]["upside_down_below"], axis=1)
 
 
+def eval_upside_down(record: dict) -> np.ndarray:
+    """``[S, E]`` share of each evaluation's episodes that ended upside down, per seed."""
+    return np.array([[np.nan if v is None else v for v in row] for row in record["eval"]["upside_down"]], float)
+
+
+def first_upright_forward(record: dict) -> list[int | None]:
+    """Per seed, the env step of the first evaluation in which no episode ended upside down and the
+    mean return was above 0 (the cheetah ran forward on its feet); None if no evaluation did."""
+    steps, returns = series(record, "eval")
+    upright = (eval_upside_down(record) == 0) & (returns > 0)
+    return [int(steps[np.argmax(row)]) if row.any() else None for row in upright]
+
+
 def summary_row(label: str, record: dict) -> dict:
-    """Final eval IQM with its CI, the upside-down fraction, final σ and the run's time."""
+    """Final eval IQM with its CI, upside-down shares over training and after it, final σ, run time."""
     sigma = series(record, "sigma")[1][:, -1]
-    flipped = upside_down(record)
+    flipped, during = upside_down(record), eval_upside_down(record)
+    first = first_upright_forward(record)
     param = record["config"]["exploration"].startswith("param")
     (stats,) = summary_rows({label: record})
     return {
         "run": stats.pop("setting"),
         **stats,
+        "upside_down_evals": float(np.nanmean(during)),
+        "seeds_ever_mostly_upside_down": int(np.sum(np.nanmax(during, axis=1) > 0.5)),
+        "first_upright_forward": " ".join("never" if step is None else str(step) for step in first),
+        "first_upright_forward_median": float(np.median([np.inf if step is None else step for step in first])),
         "upside_down": float(np.mean(flipped)),
         "seeds_mostly_upside_down": int(np.sum(flipped > 0.5)),
         "final_sigma_median": float(np.nanmedian(sigma)) if param else None,
@@ -303,23 +326,36 @@ def write_table(rows: list[dict], args: Locomotion, records: dict[str, dict], fo
     lines = [
         f"# {config['env']}: {config['total_steps']:,} env steps per seed ({device})",
         "",
-        f"{config['num_envs']} envs per seed, {config['updates_per_step']:g} update per vector step, 64×64 "
-        f"LayerNorm actor, backend {config['brax_backend']}. Final IQM: last evaluation ({config['eval_episodes']} "
-        "episodes per seed), 95% stratified-bootstrap CI from 5 seeds on, the seeds' range [min, max] below. "
-        f"Upside down: fraction of the {args.final_episodes} episodes per seed of the trained actor that end "
-        "with the torso's up axis pointing down; 'seeds > ½' counts the seeds that do so in most episodes.",
+        f"Settings: the {args.preset} preset (pn-train --help lists it): {config['num_envs']} env per seed, "
+        f"{config['updates_per_step']:g} updates per vector step, batch {config['batch_size']}, "
+        f"{'×'.join(map(str, config['hidden_sizes']))} actor and critic, observation normalisation "
+        f"{'on' if config['obs_norm'] else 'off'}, backend {config['brax_backend']}. Final IQM: last evaluation "
+        f"({config['eval_episodes']} episodes per seed), 95% stratified-bootstrap CI from 5 seeds on, the seeds' "
+        "range [min, max] below. Upside down at evaluations: share of all evaluation episodes over training that "
+        "ended with the torso's up axis pointing down; 'ever > ½': seeds with an evaluation mostly upside down; "
+        "first upright + forward: median over seeds of the step of the first evaluation with no episode upside "
+        f"down and a mean return above 0 (inf: some seeds never). After training: the {args.final_episodes} "
+        "episodes per seed of the trained actor.",
         "",
-        f"| run | seeds | final IQM [{header}] | median | min | max | upside down | seeds > ½ | final σ | wall time |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| run | seeds | final IQM [{header}] | median | min | max | upside down at evaluations | ever > ½ | "
+        "first upright + forward | upside down after training | final σ | wall time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         sigma = "—" if r["final_sigma_median"] is None else f"{r['final_sigma_median']:.3f}"
         minutes = (r["run_seconds"] + r["compile_seconds"]) / 60
+        first = r["first_upright_forward_median"]
         lines.append(
             f"| {r['run']} | {r['seeds']} | {fmt_stat(r['final_iqm'])} {interval_cell(r, mark)} | "
             f"{fmt_stat(r['median'])} | {fmt_stat(r['min'])} | {fmt_stat(r['max'])} | "
-            f"{r['upside_down']:.0%} | {r['seeds_mostly_upside_down']}/{r['seeds']} | {sigma} | {minutes:.0f} min |"
+            f"{r['upside_down_evals']:.0%} | {r['seeds_ever_mostly_upside_down']}/{r['seeds']} | "
+            f"{'inf' if np.isinf(first) else f'{first:,.0f}'} | {r['upside_down']:.0%} | {sigma} | {minutes:.0f} min |"
         )
+    lines += [
+        "",
+        "First upright + forward evaluation per seed: "
+        + "; ".join(f"{r['run']} {r['first_upright_forward']}" for r in rows),
+    ]
     lines += comparison_lines(paired_with_param(records))
     text = "\n".join(lines) + "\n"
     with open(os.path.join(folder, "summary.md"), "w") as f:
@@ -338,7 +374,33 @@ def paired_with_param(records: dict[str, dict]) -> list[dict]:
     return with_holm(rows)
 
 
-def plot_upside_down(records: dict[str, dict], path: str, title: str) -> None:
+def plot_upside_down_curves(records: dict[str, dict], path: str, title: str) -> None:
+    """The share of evaluation episodes that ended upside down at each evaluation, mean over seeds,
+    one curve per run (thin lines: single seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    cmap = plt.get_cmap("tab10")
+    for i, (label, record) in enumerate(records.items()):
+        steps, during = np.asarray(record["eval"]["step"]), eval_upside_down(record)
+        ax.plot(steps, np.nanmean(during, axis=0), color=cmap(i % 10), label=label, linewidth=1.6)
+        for row in during:
+            ax.plot(steps, row, color=cmap(i % 10), alpha=0.25, linewidth=0.6)
+    ax.set_xlabel("environment steps per seed")
+    ax.set_ylabel("share of evaluation episodes ending upside down")
+    ax.set_ylim(-0.05, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_behaviour(records: dict[str, dict], path: str, title: str) -> None:
     """Each seed's final return against the fraction of its episodes that end upside down."""
     import matplotlib
 
@@ -367,11 +429,18 @@ def report(args: Locomotion, records: dict[str, dict]) -> str:
     folder = os.path.join(args.out, args.task)
     text = write_table([summary_row(label, r) for label, r in records.items()], args, records, folder)
     title = next(iter(records.values()))["config"]["env"]
-    plot_settings(records, os.path.join(folder, "returns.png"), f"{title}: eval return by learner and exploration")
+    plot_settings(
+        records,
+        os.path.join(folder, "returns.png"),
+        f"{title} ({args.preset}): eval return by exploration",
+        published=TASKS[args.task].published,
+        published_source=f"{PAPER} (not brax)",
+    )
     param = {label: r for label, r in records.items() if r["config"]["exploration"].startswith("param")}
     if param:
         plot_sigma(param, os.path.join(folder, "sigma.png"), title)
-    plot_upside_down(records, os.path.join(folder, "upside_down.png"), f"{title}: behaviour of the trained actors")
+    plot_upside_down_curves(records, os.path.join(folder, "upside_down.png"), f"{title}: upside down over training")
+    plot_behaviour(records, os.path.join(folder, "behaviour.png"), f"{title}: behaviour of the trained actors")
     return text
 
 
@@ -402,6 +471,8 @@ def main(args: Locomotion) -> dict[str, dict[str, Any]]:
     use_compilation_cache(args.compilation_cache)
     if args.task not in TASKS:
         fail(f"task: choose one of {', '.join(TASKS)}, got {args.task!r}")
+    if args.preset not in PRESETS:
+        fail(f"preset: unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
     args, task = quick_args(args)
     validate(args, task)
     if args.report_only:

@@ -167,7 +167,9 @@ def with_diagnostics(config: DDPGConfig, progress_fn=None):
         keys = run_keys(key)
         state, metrics = train(keys.train)
         start = exploration_rollout(keys.start, config, ROLLOUT_STEPS)
-        end = exploration_rollout(keys.end, config, ROLLOUT_STEPS, state.agent.actor_params, state.exploration)
+        end = exploration_rollout(
+            keys.end, config, ROLLOUT_STEPS, state.agent.actor_params, state.exploration, obs_stats=state.obs_stats
+        )
         rho = [autocorrelation(r.perturbation, r.done, MAX_LAG) for r in (start, end)]
         return None, (metrics, *rho)
 

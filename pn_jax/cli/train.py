@@ -4,6 +4,9 @@ Example: python scripts/train.py --env Pendulum-v1 --exploration param --num-see
 --out runs/pendulum. Writes metrics.json, metrics.csv and returns.png into --out.
 DQN: python scripts/train.py --algo dqn --env CartPole-v1 --exploration param --out runs/cartpole.
 TD3 on brax (pip install -e ".[brax]"): python scripts/train.py --algo td3 --env brax/halfcheetah --out runs/cheetah.
+Presets: --preset plappert2018 (OpenAI baselines' DDPG schedule of Plappert et al. 2018) or fujimoto2018
+(TD3 as its paper runs it) sets every learner flag at once; flags after it override single values, e.g.
+python scripts/train.py --preset plappert2018 --env brax/halfcheetah --total-steps 300000.
 Checkpoints: add --checkpoint-every 5000 to keep OUT/checkpoints; after a crash or pre-emption,
 python scripts/train.py --resume OUT continues with exactly the numbers of an uninterrupted run.
 """
@@ -45,7 +48,7 @@ from pn_jax.cli.common import (
     use_compilation_cache,
     write_or_rescue,
 )
-from pn_jax.config import fit_checkpoint_every
+from pn_jax.config import PRESETS, fit_checkpoint_every, preset
 from pn_jax.progress import EvalProgress
 from pn_jax.results import CHECKPOINT_DIR, RUN_FILES, save_run, summarize
 
@@ -288,6 +291,23 @@ def default_out(config: DDPGConfig | DQNConfig) -> str:
 ALGOS = {"ddpg": DDPGConfig, "td3": TD3Config, "dqn": DQNConfig}
 
 
+def preset_help() -> str:
+    """The presets, what each sets and what differs from its source, for ``--help``."""
+    names = ",".join(PRESETS)
+    lines = [f"--preset {{{names}}} starts every learner flag at a named setting (flags given override it):"]
+    for name, chosen in PRESETS.items():
+        lines.append(f"  {name} ({chosen.algo}): {chosen.summary}. Differs: {chosen.differs}.")
+    return "\n".join(lines)
+
+
+def defaults_for(algo: str | None, preset_name: str | None) -> DDPGConfig | DQNConfig:
+    """The flag defaults: the preset's values for ``algo`` (default: the preset's learner), else the
+    learner's own defaults; derived fields left to derive from the flags given."""
+    if preset_name is None:
+        return ALGOS[algo or "ddpg"]().cli_defaults()
+    return guarded(lambda: preset(preset_name, algo)).cli_defaults()
+
+
 def _parser(config: DDPGConfig | DQNConfig, run: Run = DEFAULT_RUN) -> Callable:
     """A tyro entry point whose flags default to ``config``'s and ``run``'s values."""
 
@@ -322,7 +342,10 @@ def split_algo(argv: list[str]) -> tuple[str | None, list[str]]:
 
 def cli(argv: list[str] | None = None) -> None:
     algo, args = split_algo(sys.argv[1:] if argv is None else argv)
+    preset_name, args = take_flag(args, "--preset", remove=True)
     resume, _ = take_flag(args, "--resume", remove=False)
+    if preset_name is not None and resume is not None:
+        fail("preset: a resumed run keeps the config it was started with; drop --preset when resuming")
     saved = None
     if resume is not None:
         try:  # (each process reads its own copy: the folder must be on a filesystem they share)
@@ -334,9 +357,13 @@ def cli(argv: list[str] | None = None) -> None:
         algo = saved.get("algo")
         if not isinstance(algo, str) or algo not in ALGOS:
             fail(f"resume: the checkpoints in {resume} name no known algorithm ({algo!r})")
-    algo = algo or "ddpg"
-    defaults = guarded(lambda: config_from_saved(saved, resume)) if saved else ALGOS[algo]().cli_defaults()
-    description = f"{__doc__}\n--algo {{ddpg,td3,dqn}} picks the learner (default ddpg); these are the {algo} flags."
+    defaults = guarded(lambda: config_from_saved(saved, resume)) if saved else defaults_for(algo, preset_name)
+    algo = defaults.algo
+    chosen = f" with the {preset_name} preset's defaults" if preset_name else ""
+    description = (
+        f"{__doc__}\n--algo {{ddpg,td3,dqn}} picks the learner (default ddpg); these are the {algo} flags{chosen}.\n"
+        f"{preset_help()}"
+    )
     prog = program_name() + ("" if algo == "ddpg" else f" --algo {algo}")
     config, run = parse(
         _parser(defaults), args, (type(defaults), Run), description, config=(tyro.conf.OmitArgPrefixes,), prog=prog

@@ -199,6 +199,8 @@ class Env(NamedTuple):
       plane: the 2-D state view for coverage histograms (None: the first two observations,
         within the observation bounds when those are finite).
       num_actions: ``|A|`` of a discrete action space; 0 for a continuous one.
+      upright: ``state [N, ...] -> [N]``, the world-z component of the body's up axis (below 0:
+        upside down), for bodies that can flip (brax); None where it means nothing.
     """
 
     name: str
@@ -212,6 +214,7 @@ class Env(NamedTuple):
     goal: Goal | None
     plane: Plane
     num_actions: int = 0
+    upright: Callable[[Any], jax.Array] | None = None
 
 
 class Step(NamedTuple):
@@ -309,6 +312,7 @@ def _make_brax(name: str, backend: str) -> Env:
         max_steps=task.max_steps,
         goal=None,
         plane=Plane(lambda obs: obs[..., :2], (-1.0, -1.0), (1.0, 1.0), ("obs[0]", "obs[1]")),
+        upright=brax_envs.torso_up,
     )
 
 

@@ -370,7 +370,7 @@ def metrics_dict(
         "eval": {
             "step": m["eval_step"][0].astype(int).tolist(),
             "return": json_list(m["eval_return"]),
-            **({"upside_down": json_list(m["eval_upside_down"])} if envs.brax_envs.is_brax(config.env) else {}),
+            **({"upside_down": json_list(m["eval_upside_down"])} if envs.brax_envs.has_torso(config.env) else {}),
         },
         "sigma": {"step": m["log_step"][0].astype(int).tolist(), "value": json_list(m["sigma"])},
         "action_distance": {"step": m["log_step"][0].astype(int).tolist(), "value": json_list(m["action_distance"])},

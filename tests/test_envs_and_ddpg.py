@@ -6,8 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TINY
 
-from pn_jax import envs
+from pn_jax import DDPGConfig, envs, make_train
 from pn_jax.agents.common import polyak_update, td_target
 from pn_jax.agents.ddpg import make_ddpg
 from pn_jax.networks import Actor, Critic
@@ -143,3 +144,17 @@ def test_envs_can_be_made_inside_jit():
     for name in (n for n in envs.CONTINUOUS_ENVS if not n.startswith("brax/")):
         low = jax.jit(lambda name=name: envs.make(name).action_low)()
         np.testing.assert_array_equal(low, envs.make(name).action_low)
+
+
+@pytest.mark.parametrize("sign,share", [(1.0, 0.0), (-1.0, 1.0)])
+def test_evaluation_reports_the_share_of_episodes_that_end_upside_down(sign, share, monkeypatch):
+    """An env with ``upright`` (brax bodies) gets the share of evaluation episodes whose last state reads
+    below 0; one without gets NaN."""
+    make = envs.make
+    upright = lambda state: sign * jnp.ones_like(state.theta)  # noqa: E731
+    monkeypatch.setattr(envs, "make", lambda *a, **k: make(*a, **k)._replace(upright=upright))
+    _, metrics = jax.jit(make_train(DDPGConfig(**TINY)))(jax.random.key(0))
+    np.testing.assert_array_equal(metrics.eval_upside_down, [share, share])
+    monkeypatch.setattr(envs, "make", make)
+    _, plain = jax.jit(make_train(DDPGConfig(**TINY)))(jax.random.key(0))
+    assert np.all(np.isnan(plain.eval_upside_down))

@@ -94,7 +94,7 @@ def test_report_counts_upside_down_episodes_and_draws_the_figures(tmp_path, caps
     assert rows[1]["upside_down"] == 0.75 and rows[1]["seeds_mostly_upside_down"] == 2
     assert rows[1]["upside_down_evals"] == pytest.approx(0.5) and rows[1]["seeds_ever_mostly_upside_down"] == 3
     assert rows[1]["first_upright_forward"] == "never never never 2000"
-    assert rows[1]["first_upright_forward_median"] == np.inf and rows[0]["first_upright_forward_median"] == 2000
+    assert rows[1]["first_upright_forward_median"] is None and rows[0]["first_upright_forward_median"] == 2000
     assert rows[1]["final_sigma_median"] is None
     with pytest.raises(SystemExit) as exit_:
         locomotion.main(locomotion.Locomotion(out=str(tmp_path), report_only=True))
@@ -108,7 +108,7 @@ def test_report_counts_upside_down_episodes_and_draws_the_figures(tmp_path, caps
     missing = "not run yet (left out of the report): ddpg-ou, ddpg-none"
     assert missing in capsys.readouterr().err
     text = (tmp_path / "halfcheetah" / "summary.md").read_text()
-    assert "| ddpg-gaussian | 4 |" in text and "| 50% | 3/4 | inf | 75% | — |" in text
+    assert "| ddpg-gaussian | 4 |" in text and "| 50% | 3/4 | never | 75% | — |" in text
     assert "| 0% | 0/4 | 2,000 | 0% | 0.115 |" in text
     assert "ddpg-gaussian never never never 2000" in text
     assert "final IQM [range]" in text and "95% CI]" not in text  # 4 seeds: the seeds' range
@@ -168,3 +168,26 @@ def test_paired_tests_compare_each_learner_with_its_own_param_run_on_the_common_
     assert rows[1]["difference"] == "-1.0 over 4 seeds" and rows[1]["p"] == 0.125
     assert rows[0]["p"] == 10 / 16  # 6 of the 16 sign flips of (10, -10, 10, 10) sum to 0
     assert [r["holm_p"] for r in rows] == [10 / 16, 0.25]  # Holm over both: 0.125 · 2, then max(0.25, 0.625)
+
+
+def test_tasks_that_cannot_flip_have_no_upside_down_columns(tmp_path):
+    """Hopper and Walker2d episodes end when they fall, and staying alive pays: neither 'upside down'
+    nor 'upright and forward' means anything there."""
+    from pn_jax.cli import locomotion
+
+    assert locomotion.TASKS["halfcheetah"].flips and not locomotion.TASKS["hopper"].flips
+    records = {
+        "ddpg-param": {**_record("param", 4, [900.0, 800, 950, 1000], [[1.0]] * 4), "config": {}},
+        "ddpg-gaussian": {**_record("gaussian", 4, [500.0, 600, 700, 800], [[1.0]] * 4), "config": {}},
+    }
+    for label, record in records.items():
+        record["config"] = {**_record("param", 4, [0.0] * 4, [[1.0]] * 4)["config"], "env": "brax/hopper"}
+        record["config"]["exploration"] = label.split("-")[1]
+        folder = tmp_path / "hopper" / label
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(record))
+    locomotion.main(locomotion.Locomotion(task="hopper", out=str(tmp_path), report_only=True))
+    text = (tmp_path / "hopper" / "summary.md").read_text()
+    assert "upside down" not in text and "upright" not in text
+    assert "| run | seeds | final IQM [range] | median | min | max | final σ | wall time |" in text
+    assert not (tmp_path / "hopper" / "upside_down.png").exists()

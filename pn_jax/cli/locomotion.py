@@ -81,10 +81,12 @@ class Task(NamedTuple):
     runs: tuple[tuple[str, str, str], ...]  # (algo, exploration, "main" or "small" seed count)
     total_steps: int
     published: tuple[tuple[str, int, float], ...] = ()  # (run label, env step, return)
+    flips: bool = False  # the body can end up on its back without the episode ending (the upside-down diagnostic)
 
 
 PAPER = "Plappert et al. 2018, MuJoCo"
-"""Whose published points the figures show (read from OpenAI baselines' result plots of the paper)."""
+"""Whose published points the figures show: read off the HalfCheetah DDPG curves of the paper's runs
+in OpenAI's baselines-results plots (parameter noise ≈ 3.4k, OU ≈ 2.5k, Gaussian ≈ 1.6k at 300k steps)."""
 
 TASKS: dict[str, Task] = {
     "halfcheetah": Task(
@@ -97,11 +99,13 @@ TASKS: dict[str, Task] = {
         ),
         300_000,
         (("ddpg-param", 300_000, 3400.0), ("ddpg-ou", 300_000, 2500.0), ("ddpg-gaussian", 300_000, 1600.0)),
+        flips=True,
     ),
     "hopper": Task("brax/hopper", (("ddpg", "param", "small"), ("ddpg", "gaussian", "small")), 300_000),
     "walker2d": Task("brax/walker2d", (("ddpg", "param", "small"), ("ddpg", "gaussian", "small")), 300_000),
 }
-"""The paper's HalfCheetah comparison, and Hopper and Walker2d, whose episodes end when they fall."""
+"""The paper's HalfCheetah comparison, and Hopper and Walker2d, whose episodes end when they fall (so
+they never end upside down, and a return above 0 is only staying alive: no flip diagnostic there)."""
 
 UPSIDE_DOWN = 0.0
 """An episode ends upside down when the torso's up axis has a world-z component below this."""
@@ -114,7 +118,7 @@ class Locomotion:
     task: str = "halfcheetah"
     """halfcheetah (DDPG × param / ou / gaussian / none), hopper or walker2d (DDPG × param / gaussian)."""
     preset: str = "plappert2018"
-    """the settings every run shares (see pn-train --help); the flags below override some of them."""
+    """the settings every run shares (see pn-train --help), a preset DDPG takes; the flags below override some."""
     num_seeds: int = 8
     """seeds of the main runs (halfcheetah's four); seed k is jax.random.key(seed + k) in every run."""
     small_seeds: int = 4
@@ -302,13 +306,14 @@ def summary_row(label: str, record: dict) -> dict:
     first = first_upright_forward(record)
     param = record["config"]["exploration"].startswith("param")
     (stats,) = summary_rows({label: record})
+    median_first = float(np.median([np.inf if step is None else step for step in first]))
     return {
         "run": stats.pop("setting"),
         **stats,
         "upside_down_evals": float(np.nanmean(during)),
         "seeds_ever_mostly_upside_down": int(np.sum(np.nanmax(during, axis=1) > 0.5)),
         "first_upright_forward": " ".join("never" if step is None else str(step) for step in first),
-        "first_upright_forward_median": float(np.median([np.inf if step is None else step for step in first])),
+        "first_upright_forward_median": None if np.isinf(median_first) else median_first,
         "upside_down": float(np.mean(flipped)),
         "seeds_mostly_upside_down": int(np.sum(flipped > 0.5)),
         "final_sigma_median": float(np.nanmedian(sigma)) if param else None,
@@ -318,11 +323,24 @@ def summary_row(label: str, record: dict) -> dict:
 
 
 def write_table(rows: list[dict], args: Locomotion, records: dict[str, dict], folder: str) -> str:
-    """Writes ``summary.csv`` and ``summary.md``; returns the Markdown."""
+    """Writes ``summary.csv`` and ``summary.md``; returns the Markdown. The upside-down columns are
+    there for a task whose body can flip (:attr:`Task.flips`)."""
     write_rows_csv(rows, os.path.join(folder, "summary.csv"))
     config = next(iter(records.values()))["config"]
     device = next(iter(records.values()))["device"]
+    flips = TASKS[args.task].flips
     header, mark = interval_header([r["seeds"] - r["diverged"] for r in rows])
+    legend = (
+        " Upside down at evaluations: share of all evaluation episodes over training that ended with the torso's "
+        "up axis pointing down; 'ever > ½': seeds with an evaluation mostly upside down; first upright + forward: "
+        "median over seeds of the step of the first evaluation with no episode upside down and a mean return "
+        "above 0 (never: at least half the seeds never had one). After training: the "
+        f"{args.final_episodes} episodes per seed of the trained actor."
+        if flips
+        else ""
+    )
+    flip_columns = "upside down at evaluations | ever > ½ | first upright + forward | upside down after training | "
+    flip_header = flip_columns if flips else ""
     lines = [
         f"# {config['env']}: {config['total_steps']:,} env steps per seed ({device})",
         "",
@@ -331,31 +349,27 @@ def write_table(rows: list[dict], args: Locomotion, records: dict[str, dict], fo
         f"{'×'.join(map(str, config['hidden_sizes']))} actor and critic, observation normalisation "
         f"{'on' if config['obs_norm'] else 'off'}, backend {config['brax_backend']}. Final IQM: last evaluation "
         f"({config['eval_episodes']} episodes per seed), 95% stratified-bootstrap CI from 5 seeds on, the seeds' "
-        "range [min, max] below. Upside down at evaluations: share of all evaluation episodes over training that "
-        "ended with the torso's up axis pointing down; 'ever > ½': seeds with an evaluation mostly upside down; "
-        "first upright + forward: median over seeds of the step of the first evaluation with no episode upside "
-        f"down and a mean return above 0 (inf: some seeds never). After training: the {args.final_episodes} "
-        "episodes per seed of the trained actor.",
+        f"range [min, max] below.{legend}",
         "",
-        f"| run | seeds | final IQM [{header}] | median | min | max | upside down at evaluations | ever > ½ | "
-        "first upright + forward | upside down after training | final σ | wall time |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| run | seeds | final IQM [{header}] | median | min | max | {flip_header}final σ | wall time |",
+        "|---|---|---|---|---|---|" + ("---|" * 4 if flips else "") + "---|---|",
     ]
     for r in rows:
         sigma = "—" if r["final_sigma_median"] is None else f"{r['final_sigma_median']:.3f}"
         minutes = (r["run_seconds"] + r["compile_seconds"]) / 60
         first = r["first_upright_forward_median"]
+        flip_cells = (
+            f"{r['upside_down_evals']:.0%} | {r['seeds_ever_mostly_upside_down']}/{r['seeds']} | "
+            f"{'never' if first is None else f'{first:,.0f}'} | {r['upside_down']:.0%} | "
+        )
         lines.append(
             f"| {r['run']} | {r['seeds']} | {fmt_stat(r['final_iqm'])} {interval_cell(r, mark)} | "
             f"{fmt_stat(r['median'])} | {fmt_stat(r['min'])} | {fmt_stat(r['max'])} | "
-            f"{r['upside_down_evals']:.0%} | {r['seeds_ever_mostly_upside_down']}/{r['seeds']} | "
-            f"{'inf' if np.isinf(first) else f'{first:,.0f}'} | {r['upside_down']:.0%} | {sigma} | {minutes:.0f} min |"
+            f"{flip_cells if flips else ''}{sigma} | {minutes:.0f} min |"
         )
-    lines += [
-        "",
-        "First upright + forward evaluation per seed: "
-        + "; ".join(f"{r['run']} {r['first_upright_forward']}" for r in rows),
-    ]
+    if flips:
+        per_seed = "; ".join(f"{r['run']} {r['first_upright_forward']}" for r in rows)
+        lines += ["", f"First upright + forward evaluation per seed: {per_seed}"]
     lines += comparison_lines(paired_with_param(records))
     text = "\n".join(lines) + "\n"
     with open(os.path.join(folder, "summary.md"), "w") as f:
@@ -439,8 +453,9 @@ def report(args: Locomotion, records: dict[str, dict]) -> str:
     param = {label: r for label, r in records.items() if r["config"]["exploration"].startswith("param")}
     if param:
         plot_sigma(param, os.path.join(folder, "sigma.png"), title)
-    plot_upside_down_curves(records, os.path.join(folder, "upside_down.png"), f"{title}: upside down over training")
-    plot_behaviour(records, os.path.join(folder, "behaviour.png"), f"{title}: behaviour of the trained actors")
+    if TASKS[args.task].flips:
+        plot_upside_down_curves(records, os.path.join(folder, "upside_down.png"), f"{title}: upside down in training")
+        plot_behaviour(records, os.path.join(folder, "behaviour.png"), f"{title}: behaviour of the trained actors")
     return text
 
 

@@ -312,7 +312,7 @@ def _make_brax(name: str, backend: str) -> Env:
         max_steps=task.max_steps,
         goal=None,
         plane=Plane(lambda obs: obs[..., :2], (-1.0, -1.0), (1.0, 1.0), ("obs[0]", "obs[1]")),
-        upright=brax_envs.torso_up,
+        upright=brax_envs.torso_up if brax_envs.has_torso(name) else None,
     )
 
 

@@ -114,6 +114,15 @@ def make_task(name: str, backend: str = DEFAULT_BACKEND) -> tuple[BraxTask, jax.
     return BraxTask(env), -ones, ones
 
 
+TORSO_BODIES = ("ant", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "walker2d")
+"""The brax environments whose body 0 is a torso that can end up on its back (:func:`torso_up`)."""
+
+
+def has_torso(name: str) -> bool:
+    """Whether ``brax/<name>``'s body 0 is a torso, so that :func:`torso_up` means something."""
+    return is_brax(name) and name[len(PREFIX) :] in TORSO_BODIES
+
+
 def torso_up(state: BraxState) -> jax.Array:
     """The world-z component of the torso's up axis (1 upright, < 0 upside down); ``[...]`` batch.
 

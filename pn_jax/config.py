@@ -135,7 +135,7 @@ class DDPGConfig(_Schedule):
     layer_norm: bool = True
     """LayerNorm after each hidden layer of the actor (never perturbed)."""
     obs_norm: bool | None = None
-    """normalise every network input by running observation statistics, clipped at ±5 (default: on for
+    """normalise every network input by running observation statistics, clipped at ±5 (None: on for
     brax/<name>, off for gymnax envs)."""
     critic_layer_norm: bool = False
     """LayerNorm after each hidden layer of the critic (both TD3 twins), as in OpenAI baselines' DDPG."""
@@ -269,7 +269,7 @@ class DQNConfig(_Schedule):
     layer_norm: bool = True
     """LayerNorm after each hidden layer (never perturbed)."""
     obs_norm: bool | None = None
-    """normalise every network input by running observation statistics, clipped at ±5 (default: off)."""
+    """normalise every network input by running observation statistics, clipped at ±5 (None: off)."""
     double_dqn: bool = True
     """double-DQN targets: the online network picks the next action, the target network values it."""
     batch_size: int = 128
@@ -350,9 +350,9 @@ PRESETS: dict[str, Preset] = {
         "update, where baselines acts with the perturbed initial actor at once; time-limit truncations "
         "bootstrap (baselines treats them as terminal); the critic L2 leaves the output layer alone (the "
         "baselines code of the paper's time regularised it too: its filter on the name 'output' matched no "
-        "layer); flax's initialisers (LeCun normal; baselines: Glorot uniform); about 10 evaluations of 5 "
-        "episodes (the paper: 20 episodes every 10k steps); the paper's appendix may list values other than "
-        "these code defaults",
+        "layer); flax's initialisers (LeCun normal; baselines: Glorot uniform); about 10 evaluations, of 5 "
+        "episodes on brax, 10 elsewhere (the paper: 20 episodes every 10k steps); the paper's appendix may "
+        "list values other than these code defaults",
         fields=dict(
             exploration="param",
             total_steps=1_000_000,
@@ -439,7 +439,8 @@ def preset(name: str, algo: str | None = None, **overrides) -> DDPGConfig | DQNC
     _require(
         not missing,
         "preset",
-        f"{name} (written for {chosen.algo}) sets {', '.join(missing)}, which {algo} has no field for",
+        f"{name} is a {chosen.algo} preset{' (td3 takes it too)' if chosen.algo == 'ddpg' else ''}; "
+        f"{algo} has no field for its {', '.join(missing)}",
     )
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
     _require(not unknown, unknown[0] if unknown else "preset", f"not a field of {cls.__name__}")

@@ -115,7 +115,7 @@ def test_report_counts_upside_down_episodes_and_draws_the_figures(tmp_path, caps
     # param ahead on all 4 shared seeds: the smallest p a paired test of 4 seeds can give
     assert "| ddpg-param vs ddpg-gaussian | final return | mean 1950.0 | mean 987.5 | +962.5 over 4 seeds |" in text
     assert "paired permutation | 0.125 | 0.125 |" in text
-    for name in ("summary.md", "summary.csv", "returns.png", "sigma.png", "upside_down.png", "behaviour.png"):
+    for name in ("summary.md", "summary.csv", "returns.png", "sigma.png", "upside_down.png"):
         assert (tmp_path / "halfcheetah" / name).stat().st_size > 0, name
 
 

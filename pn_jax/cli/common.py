@@ -31,6 +31,8 @@ BOOL_HELP = (
 )
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
+DERIVED_WORDS = ("none", "auto")
+"""What a ``bool | None`` flag (e.g. ``--obs-norm``) also takes: derive the value from the other flags."""
 
 
 def default_cache_dir() -> str:
@@ -75,14 +77,15 @@ def use_compilation_cache(path: str) -> None:
         jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
 
 
-def bool_flags(*classes: type) -> set[str]:
-    """The ``--kebab-name`` of every ``bool`` field of these dataclasses (also ``bool | None``: a
-    flag whose default is derived when left out)."""
+def bool_flags(*classes: type, derived_only: bool = False) -> set[str]:
+    """The ``--kebab-name`` of every ``bool`` field of these dataclasses, and of every ``bool | None``
+    one (a flag derived from the others when left out, or given ``none``); only the latter with
+    ``derived_only``."""
     return {
         "--" + name.replace("_", "-")
         for cls in classes
         for name, hint in typing.get_type_hints(cls).items()
-        if hint is bool or hint == (bool | None)
+        if (hint is bool and not derived_only) or hint == (bool | None)
     }
 
 
@@ -92,7 +95,7 @@ def bool_args(argv: list[str] | None, *classes: type) -> list[str]:
     ``--flag=VALUE`` take true/false, yes/no, on/off, 1/0 in any case; any other value (even one that
     looks like a flag, such as ``-A``) is a one-line error naming the flag and the choices."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    names, out, i = bool_flags(*classes), [], 0
+    names, derived, out, i = bool_flags(*classes), bool_flags(*classes, derived_only=True), [], 0
     words = {**dict.fromkeys(TRUE_WORDS, "True"), **dict.fromkeys(FALSE_WORDS, "False")}
     while i < len(argv):
         flag, inline, value = argv[i].partition("=")
@@ -101,9 +104,14 @@ def bool_args(argv: list[str] | None, *classes: type) -> list[str]:
         elif flag in names and (inline or (i + 1 < len(argv) and not re.match(r"--[A-Za-z]|-h$", argv[i + 1]))):
             value = value if inline else argv[i + 1]
             i += 0 if inline else 1
-            if value.lower() not in words:
-                fail(f"{flag[2:].replace('-', '_')}: {flag} takes true/false (also yes/no, on/off, 1/0), got {value!r}")
-            out += [flag, words[value.lower()]]
+            if flag in derived and value.lower() in DERIVED_WORDS:
+                out += [flag, "None"]
+            elif value.lower() not in words:
+                also = ", or none to derive it" if flag in derived else ""
+                name = flag[2:].replace("-", "_")
+                fail(f"{name}: {flag} takes true/false (also yes/no, on/off, 1/0{also}), got {value!r}")
+            else:
+                out += [flag, words[value.lower()]]
         elif flag in names:
             out += [flag, "True"]
         else:

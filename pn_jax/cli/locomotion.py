@@ -18,7 +18,7 @@ Example: python scripts/locomotion.py --out runs/locomotion   (halfcheetah: DDPG
 --runs picks some of a task's runs (they join those already in --out with --overwrite).
 On a GPU the same command runs each learner-strategy pair as one program over all its seeds;
 add e.g. --num-seeds 32 --small-seeds 32. Writes <task>/<algo>-<exploration>/metrics.json per run
-and, per task, summary.md, summary.csv, returns.png, sigma.png, upside_down.png and behaviour.png.
+and, per task, summary.md, summary.csv, returns.png, sigma.png and (halfcheetah) upside_down.png.
 """
 
 from __future__ import annotations
@@ -388,51 +388,35 @@ def paired_with_param(records: dict[str, dict]) -> list[dict]:
     return with_holm(rows)
 
 
-def plot_upside_down_curves(records: dict[str, dict], path: str, title: str) -> None:
-    """The share of evaluation episodes that ended upside down at each evaluation, mean over seeds,
-    one curve per run (thin lines: single seeds)."""
+def plot_upside_down(records: dict[str, dict], path: str, title: str) -> None:
+    """Two panels. Left: the share of evaluation episodes that ended upside down at each evaluation,
+    mean over seeds, one curve per run (thin lines: single seeds). Right: each seed's mean return
+    after training against the share of those episodes that ended upside down."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig, (during_ax, after_ax) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=120)
     cmap = plt.get_cmap("tab10")
     for i, (label, record) in enumerate(records.items()):
         steps, during = np.asarray(record["eval"]["step"]), eval_upside_down(record)
-        ax.plot(steps, np.nanmean(during, axis=0), color=cmap(i % 10), label=label, linewidth=1.6)
+        during_ax.plot(steps, np.nanmean(during, axis=0), color=cmap(i % 10), label=label, linewidth=1.6)
         for row in during:
-            ax.plot(steps, row, color=cmap(i % 10), alpha=0.25, linewidth=0.6)
-    ax.set_xlabel("environment steps per seed")
-    ax.set_ylabel("share of evaluation episodes ending upside down")
-    ax.set_ylim(-0.05, 1.05)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_behaviour(records: dict[str, dict], path: str, title: str) -> None:
-    """Each seed's final return against the fraction of its episodes that end upside down."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    cmap = plt.get_cmap("tab10")
-    for i, (label, record) in enumerate(records.items()):
+            during_ax.plot(steps, row, color=cmap(i % 10), alpha=0.25, linewidth=0.6)
         returns = np.mean(np.asarray(record["behaviour"]["final_return"], dtype=np.float64), axis=1)
         jitter = (np.arange(len(returns)) - len(returns) / 2) * 0.004
-        ax.scatter(upside_down(record) + jitter, returns, color=cmap(i % 10), label=label, alpha=0.8, s=22)
-    ax.set_xlabel("fraction of the trained actor's episodes ending upside down")
-    ax.set_ylabel("mean return of those episodes")
-    ax.set_xlim(-0.05, 1.05)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=10)
+        after_ax.scatter(upside_down(record) + jitter, returns, color=cmap(i % 10), label=label, alpha=0.8, s=22)
+    during_ax.set_xlabel("environment steps per seed")
+    during_ax.set_ylabel("share of evaluation episodes ending upside down")
+    during_ax.set_ylim(-0.05, 1.05)
+    after_ax.set_xlabel("share of the trained actor's episodes ending upside down")
+    after_ax.set_ylabel("mean return of those episodes")
+    after_ax.set_xlim(-0.05, 1.05)
+    for ax, part in ((during_ax, "during training"), (after_ax, "after training")):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(f"{title}: {part}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -454,8 +438,7 @@ def report(args: Locomotion, records: dict[str, dict]) -> str:
     if param:
         plot_sigma(param, os.path.join(folder, "sigma.png"), title)
     if TASKS[args.task].flips:
-        plot_upside_down_curves(records, os.path.join(folder, "upside_down.png"), f"{title}: upside down in training")
-        plot_behaviour(records, os.path.join(folder, "behaviour.png"), f"{title}: behaviour of the trained actors")
+        plot_upside_down(records, os.path.join(folder, "upside_down.png"), f"{title}, upside down")
     return text
 
 

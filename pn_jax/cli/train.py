@@ -5,8 +5,9 @@ Example: python scripts/train.py --env Pendulum-v1 --exploration param --num-see
 DQN: python scripts/train.py --algo dqn --env CartPole-v1 --exploration param --out runs/cartpole.
 TD3 on brax (pip install -e ".[brax]"): python scripts/train.py --algo td3 --env brax/halfcheetah --out runs/cheetah.
 Presets: --preset plappert2018 (OpenAI baselines' DDPG schedule of Plappert et al. 2018) or fujimoto2018
-(TD3 as its paper runs it) sets every learner flag at once; flags after it override single values, e.g.
-python scripts/train.py --preset plappert2018 --env brax/halfcheetah --total-steps 300000.
+(TD3 as its reference code runs it) sets every learner flag at once, and any flag given overrides its value,
+e.g. python scripts/train.py --preset plappert2018 --env brax/halfcheetah --total-steps 300000 (brax: pip install
+-e ".[brax]").
 Checkpoints: add --checkpoint-every 5000 to keep OUT/checkpoints; after a crash or pre-emption,
 python scripts/train.py --resume OUT continues with exactly the numbers of an uninterrupted run.
 """
@@ -343,6 +344,8 @@ def split_algo(argv: list[str]) -> tuple[str | None, list[str]]:
 def cli(argv: list[str] | None = None) -> None:
     algo, args = split_algo(sys.argv[1:] if argv is None else argv)
     preset_name, args = take_flag(args, "--preset", remove=True)
+    if preset_name is not None and (not preset_name or preset_name.startswith("-")):
+        fail(f"preset: --preset needs a name: {' or '.join(PRESETS)}")
     resume, _ = take_flag(args, "--resume", remove=False)
     if preset_name is not None and resume is not None:
         fail("preset: a resumed run keeps the config it was started with; drop --preset when resuming")

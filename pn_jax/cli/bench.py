@@ -38,7 +38,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from pn_jax import DDPGConfig, envs, parallel, runner
+from pn_jax import DDPGConfig, envs, normalization, parallel, runner
 from pn_jax.cli.common import (
     check_output_file,
     compile_sharded,
@@ -50,7 +50,7 @@ from pn_jax.cli.common import (
 )
 from pn_jax.config import EVALUATIONS
 from pn_jax.networks import Actor
-from pn_jax.train import run_episodes
+from pn_jax.train import network_input, run_episodes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,7 +229,9 @@ def evaluation(bench: Bench, mesh, rows: list[dict]) -> list[dict]:
 
     def episodes(key):
         params = actor.init(key, jnp.zeros((1, env.obs_dim)))
-        return None, run_episodes(key, env, lambda obs: actor.apply(params, obs), config.eval_episodes).returns
+        stats = normalization.init((env.obs_dim,))  # normalised as in training (identity, clipped, before any data)
+        policy = lambda obs: actor.apply(params, network_input(config, stats, obs))  # noqa: E731
+        return None, run_episodes(key, env, policy, config.eval_episodes).returns
 
     program = parallel.sharded_vmap(episodes, mesh)
     padded = parallel.prepare((jax.random.split(jax.random.key(0), num_seeds),), mesh)

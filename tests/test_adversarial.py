@@ -78,6 +78,10 @@ def invalid_values(cls: type, name: str) -> st.SearchStrategy:
         return bad | REAL_RANGES[name] | st.booleans()
     if hint is bool:
         return bad | st.integers() | st.floats()
+    if name == "obs_norm":  # bool | None, None derives it from the env
+        return (bad | st.integers() | st.floats()).filter(lambda v: v is not None)
+    if name == "critic_action_layer":  # an int in [0, len(hidden_sizes)]; the tiny configs have 2 layers
+        return bad | st.integers(max_value=-1) | st.integers(min_value=3) | st.floats() | st.booleans()
     if name == "hidden_sizes":  # (a list of positive ints is fine: it becomes a tuple)
         bad_width = st.integers(max_value=0) | st.floats() | st.text(max_size=2) | st.none()
         return st.none() | st.text(max_size=8) | st.integers() | st.just(()) | st.tuples(st.just(8), bad_width)

@@ -13,7 +13,7 @@ published points, σ and the action distance, the upside-down share over trainin
 final-return table with paired tests of each exploration against parameter noise.
 
 Example: python scripts/locomotion.py --out runs/locomotion   (halfcheetah: DDPG × param / ou / gaussian / none,
-           8 seeds × 300k steps each: 55 minutes measured on 2 CPU cores)
+           8 seeds × 300k steps each: 51 minutes measured on 2 CPU cores)
          python scripts/locomotion.py --task hopper --out runs/locomotion   (param vs gaussian, 4 seeds: 5 minutes;
            also walker2d: 6 minutes)
          python scripts/locomotion.py --quick --out runs/locomotion_quick   (2 tiny runs, mostly compiling)

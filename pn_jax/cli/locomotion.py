@@ -16,7 +16,7 @@ Example: python scripts/locomotion.py --out runs/locomotion   (halfcheetah: DDPG
            8 seeds × 300k steps each: 51 minutes measured on 2 CPU cores)
          python scripts/locomotion.py --task hopper --out runs/locomotion   (param vs gaussian, 4 seeds: 5 minutes;
            also walker2d: 6 minutes)
-         python scripts/locomotion.py --quick --out runs/locomotion_quick   (2 tiny runs, mostly compiling)
+         python scripts/locomotion.py --quick --out runs/locomotion_quick   (2 tiny runs: 2 minutes, mostly compiling)
 --runs picks some of a task's runs (they join those already in --out with --overwrite).
 On a GPU the same command runs each learner-strategy pair as one program over all its seeds;
 add e.g. --num-seeds 32 --small-seeds 32. Writes <task>/<algo>-<exploration>/metrics.json per run
@@ -147,7 +147,8 @@ class Locomotion:
     """train only these runs of the task, e.g. ddpg-none td3-param (default: all); with --overwrite
     they join the runs already in --out, and the report covers every run of the task found there."""
     quick: bool = False
-    """tiny budget (DDPG param vs gaussian, 2 seeds, 8k steps) that checks the pipeline in a few minutes."""
+    """tiny budget (DDPG param vs gaussian, 2 seeds, 8k steps) that checks the pipeline (2 minutes on 2 CPU
+    cores, mostly compiling)."""
     out: str = "runs/locomotion"
     """output folder (one that already holds results is refused, except with --report-only)."""
     devices: str = "all"

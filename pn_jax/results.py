@@ -431,9 +431,12 @@ def nonfinite_message(nonfinite: NonFinite, seeds: Sequence[int]) -> str | None:
     return f"{quantity} became non-finite at env step {step} (seed {seed})"
 
 
-def series(record: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(steps [L], values [S, L])`` of a metrics.json series (``eval``, ``sigma``, …); null → NaN."""
-    key = "return" if name == "eval" else "value"
+def series(record: dict, name: str, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps [L], values [S, L])`` of a metrics.json series (``eval``, ``sigma``, …); null → NaN.
+
+    ``key``: the values to read (default ``return`` for ``eval``, ``value`` for the others), e.g.
+    ``series(record, "eval", "upside_down")``."""
+    key = key or ("return" if name == "eval" else "value")
     values = np.array([[np.nan if v is None else v for v in row] for row in record[name][key]], dtype=np.float64)
     return np.asarray(record[name]["step"]), values
 

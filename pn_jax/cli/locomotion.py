@@ -291,7 +291,7 @@ def upside_down(record: dict) -> np.ndarray:
 
 def eval_upside_down(record: dict) -> np.ndarray:
     """``[S, E]`` share of each evaluation's episodes that ended upside down, per seed."""
-    return np.array([[np.nan if v is None else v for v in row] for row in record["eval"]["upside_down"]], float)
+    return series(record, "eval", "upside_down")[1]
 
 
 def first_upright_forward(record: dict) -> list[int | None]:

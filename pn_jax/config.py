@@ -415,7 +415,7 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 """Named configurations: ``preset("plappert2018", env="brax/halfcheetah")``, or on the command line
-``pn-train --preset plappert2018 --env brax/halfcheetah`` (any flag after it overrides its value)."""
+``pn-train --preset plappert2018 --env brax/halfcheetah`` (any flag given overrides its value)."""
 
 
 def preset(name: str, algo: str | None = None, **overrides) -> DDPGConfig | DQNConfig:

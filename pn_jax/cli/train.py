@@ -29,7 +29,7 @@ import tyro
 from tqdm.auto import tqdm
 
 import pn_jax
-from pn_jax import DDPGConfig, DQNConfig, TD3Config, checkpoint, parallel, runner
+from pn_jax import DDPGConfig, DQNConfig, checkpoint, parallel, runner
 from pn_jax.cli.common import (
     CACHE_HELP,
     check_output_folder,
@@ -49,7 +49,7 @@ from pn_jax.cli.common import (
     use_compilation_cache,
     write_or_rescue,
 )
-from pn_jax.config import PRESETS, fit_checkpoint_every, preset
+from pn_jax.config import CONFIGS, PRESETS, fit_checkpoint_every, preset
 from pn_jax.progress import EvalProgress
 from pn_jax.results import CHECKPOINT_DIR, RUN_FILES, save_run, summarize
 
@@ -289,7 +289,7 @@ def default_out(config: DDPGConfig | DQNConfig) -> str:
     return os.path.join("runs", f"{config.algo}-{config.env}".lower().replace("/", "-"))
 
 
-ALGOS = {"ddpg": DDPGConfig, "td3": TD3Config, "dqn": DQNConfig}
+ALGOS = CONFIGS  # the config class of each --algo name
 
 
 def preset_help() -> str:

@@ -7,7 +7,8 @@ Six measurements, each program compiled once ahead of time and then timed:
 * ``seed sweep`` — aggregate env-steps/s and updates/s for ``--seed-sweep`` vmapped seeds;
 * ``population sweep`` — one seed, N perturbed actors for N in ``--population-sweep``, at a fixed
   replay ratio of one learner update per ``--env-steps-per-update`` env steps
-  (``updates_per_step = N / env_steps_per_update``);
+  (``updates_per_step = N / env_steps_per_update``), training only (the run's one evaluation is
+  timed alone and taken off); beside ``physics`` rows at the same N, the ratio to the physics alone;
 * ``evaluation`` — the time of one evaluation (``eval_episodes`` deterministic episodes side by
   side) at the largest of ``--seeds``, against that of the bare param-noise training loop, as the
   share of a run that the default schedule (about 10 evaluations) spends evaluating;
@@ -210,20 +211,9 @@ def seed_sweep(bench: Bench, mesh) -> list[dict]:
     return rows
 
 
-def evaluation(bench: Bench, mesh, rows: list[dict]) -> list[dict]:
-    """One evaluation's time against training, at the largest of ``--seeds``.
-
-    The comparison's param run (one evaluation, at its end) gives the training time once that
-    evaluation is taken off; the share is what ``EVALUATIONS`` evaluations would add to a run of
-    ``--total-steps`` with the config's ``eval_episodes``.
-    """
-    param = next((r for r in rows if r["exploration"] == "param" and r["num_seeds"] == max(bench.seeds)), None)
-    if not bench.evaluation or not bench.seeds:
-        return []
-    if param is None or param["eval_every"] != param["total_steps"]:
-        print("evaluation: skipped (it needs param in --explorations and --eval-every equal to --total-steps)")
-        return []
-    config, num_seeds = compare_config(bench, "param"), param["num_seeds"]
+def _evaluation_program(config: DDPGConfig, num_seeds: int, mesh, rounds: int) -> tuple:
+    """``(seconds, compile_seconds, compiled)`` of one evaluation as training runs it: ``eval_episodes``
+    deterministic episodes of a fresh actor per seed, observations normalised as at the start."""
     env = envs.make(config.env, brax_backend=config.brax_backend)
     actor = Actor(env.action_dim, config.hidden_sizes, config.layer_norm)
 
@@ -238,7 +228,25 @@ def evaluation(bench: Bench, mesh, rows: list[dict]) -> list[dict]:
     start = time.perf_counter()
     compiled = program.jitted.lower(*padded).compile()
     compile_seconds = time.perf_counter() - start
-    seconds = _time(compiled, padded, bench.sweep_rounds)
+    return _time(compiled, padded, rounds), compile_seconds, compiled
+
+
+def evaluation(bench: Bench, mesh, rows: list[dict]) -> list[dict]:
+    """One evaluation's time against training, at the largest of ``--seeds``.
+
+    The comparison's param run (one evaluation, at its end) gives the training time once that
+    evaluation is taken off; the share is what ``EVALUATIONS`` evaluations would add to a run of
+    ``--total-steps`` with the config's ``eval_episodes``.
+    """
+    param = next((r for r in rows if r["exploration"] == "param" and r["num_seeds"] == max(bench.seeds)), None)
+    if not bench.evaluation or not bench.seeds:
+        return []
+    if param is None or param["eval_every"] != param["total_steps"]:
+        print("evaluation: skipped (it needs param in --explorations and --eval-every equal to --total-steps)")
+        return []
+    config, num_seeds = compare_config(bench, "param"), param["num_seeds"]
+    seconds, compile_seconds, compiled = _evaluation_program(config, num_seeds, mesh, bench.sweep_rounds)
+    env = envs.make(config.env, brax_backend=config.brax_backend)
     run_steps = bench.evaluation_run_steps or config.total_steps
     training = (param["run_seconds"] - seconds) * run_steps / config.total_steps
     share = EVALUATIONS * seconds / (EVALUATIONS * seconds + training)
@@ -386,14 +394,28 @@ def population_config(bench: Bench, num_envs: int) -> DDPGConfig:
 
 
 def population_sweep(bench: Bench, mesh) -> list[dict]:
-    """One seed (so one device) with a growing population of perturbed actors."""
+    """One seed (so one device) with a growing population of perturbed actors; training only: the
+    run's one evaluation (``eval_episodes`` episodes, timed alone) is taken off its time."""
     one = parallel.batch_mesh(mesh.devices.flat[:1])
     rows = []
     for num_envs in bench.population_sweep:
         config = population_config(bench, num_envs)
         compiled, keys, compile_seconds = _compile(config, 1, one)
         seconds = _time(compiled, keys, bench.sweep_rounds)
-        rows.append(_row(config, 1, seconds, compile_seconds, compiled, one, sweep="population"))
+        evaluation_seconds = _evaluation_program(config, 1, one, bench.sweep_rounds)[0]
+        rows.append(
+            _row(
+                config,
+                1,
+                seconds - evaluation_seconds,
+                compile_seconds,
+                compiled,
+                one,
+                sweep="population",
+                evaluation_seconds=evaluation_seconds,
+                backend=config.brax_backend if envs.brax_envs.is_brax(config.env) else None,
+            )
+        )
     return rows
 
 
@@ -440,6 +462,13 @@ def ratios(rows: list[dict]) -> list[str]:
             f"population N={r['num_envs']} (updates_per_step {r['updates_per_step']:g}) / "
             f"N=1 with 1 update per step: {gain:.1f}x env-steps/s"
         )
+    for r in (r for r in rows if r["sweep"] == "population"):
+        bare = physics_rows.get((f"{r['backend']} (brax step)", r["num_envs"])) if "backend" in r else None
+        if bare:
+            lines.append(
+                f"population N={r['num_envs']} (updates_per_step {r['updates_per_step']:g}, training only) / "
+                f"{r['backend']} physics alone at {r['num_envs']} envs: {r['env_steps_per_second'] / bare:.2f}x"
+            )
     return lines
 
 

@@ -447,19 +447,28 @@ def preset(name: str, algo: str | None = None, **overrides) -> DDPGConfig | DQNC
     return cls(**{**chosen.fields, **overrides})
 
 
+def _validate_env_name(config: DDPGConfig | DQNConfig, discrete: bool) -> None:
+    """A built-in ``env`` must have the learner's kind of actions; a ``module:callable`` one must import.
+
+    Any other string is accepted here: it may be a name given to :func:`pn_jax.envs.register` later,
+    or the label of an environment object passed to :func:`pn_jax.make_train`; building the run
+    (``make_train`` without ``env=``) refuses an unknown one.
+    """
+    _require(isinstance(config.env, str) and config.env != "", "env", f"must be a non-empty string, got {config.env!r}")
+    if envs.is_entry_point(config.env):
+        envs.entry_point(config.env)  # raises "env: cannot import …" / "has no attribute …"
+    elif envs.is_known(config.env) and envs.is_continuous(config.env) == discrete:
+        other, needs = (
+            ("DDPG or TD3 (--algo ddpg / td3)", "DQN needs") if discrete else ("DQN (--algo dqn)", "DDPG and TD3 need")
+        )
+        kind = "continuous" if discrete else "discrete"
+        valid = envs.DISCRETE_ENVS if discrete else envs.CONTINUOUS_ENVS
+        _require(False, "env", f"{config.env!r} has {kind} actions, for {other}; {needs} one of {', '.join(valid)}")
+
+
 def validate_dqn(config: DQNConfig) -> None:
     """Raises ``ValueError`` naming the first invalid field of a :class:`DQNConfig`."""
-    _require(
-        envs.is_known(config.env),
-        "env",
-        f"unknown environment {config.env!r}; choose one of {', '.join(envs.DISCRETE_ENVS)}",
-    )
-    _require(
-        not envs.is_continuous(config.env),
-        "env",
-        f"{config.env!r} has continuous actions, for DDPG or TD3 (--algo ddpg / td3); "
-        f"DQN needs one of {', '.join(envs.DISCRETE_ENVS)}",
-    )
+    _validate_env_name(config, discrete=True)
     _require(
         config.exploration in DQN_EXPLORATIONS,
         "exploration",
@@ -643,17 +652,7 @@ def validate(config: DDPGConfig) -> None:
         problem = envs.brax_envs.problem(config.env, config.brax_backend)
         _require(problem is None, "env", str(problem))
     else:
-        _require(
-            envs.is_known(config.env),
-            "env",
-            f"unknown environment {config.env!r}; choose one of {', '.join(envs.CONTINUOUS_ENVS)}",
-        )
-        _require(
-            envs.is_continuous(config.env),
-            "env",
-            f"{config.env!r} has discrete actions, for DQN (--algo dqn); "
-            f"DDPG and TD3 need one of {', '.join(envs.CONTINUOUS_ENVS)}",
-        )
+        _validate_env_name(config, discrete=False)
     _require(
         config.exploration in EXPLORATIONS,
         "exploration",

@@ -152,7 +152,11 @@ class Trainer(NamedTuple):
 
 
 def make_train(
-    config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None = None
+    config: DDPGConfig | DQNConfig,
+    progress_fn: ProgressFn | None = None,
+    *,
+    env: Any = None,
+    env_params: Any = None,
 ) -> Callable[..., tuple[TrainState, Metrics]]:
     """Builds ``train(key, hparams=None) -> (final_state, metrics)`` for one seed.
 
@@ -164,12 +168,16 @@ def make_train(
       config: a validated :class:`DDPGConfig` or :class:`DQNConfig` (static fields fix the program).
       progress_fn: optional host callback ``(env_step, eval_return)``, called through
         ``jax.debug.callback`` at evaluation points only (once per seed under ``vmap``).
+      env: your own environment object (see :func:`pn_jax.envs.from_object`: gymnax-style or a
+        brax ``Env``), trained instead of the one ``config.env`` names; ``config.env`` is then the
+        run's label only. None: ``config.env`` names it (built-in, registered or ``module:callable``).
+      env_params: that object's parameters (default: its ``default_params``).
 
     Returns:
       A pure function. Compose it yourself: ``jax.jit(jax.vmap(train))(keys)`` for seeds,
       ``jax.jit(jax.vmap(train))(keys, hparams_grid)`` for a grid of :class:`HParams`.
     """
-    trainer = make_trainer(config, progress_fn)
+    trainer = make_trainer(config, progress_fn, env=env, env_params=env_params)
 
     def train(key: chex.PRNGKey, hparams: HParams | None = None) -> tuple[TrainState, Metrics]:
         state = trainer.init(key, hparams)
@@ -179,7 +187,9 @@ def make_train(
     return train
 
 
-def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None = None) -> Trainer:
+def make_trainer(
+    config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None = None, *, env: Any = None, env_params: Any = None
+) -> Trainer:
     """The run of :func:`make_train` in resumable pieces (see :class:`Trainer`); same arguments.
 
     ``make_train``'s ``train`` is ``init``, one ``advance`` over every chunk, and ``finish``.
@@ -187,9 +197,7 @@ def make_trainer(config: DDPGConfig | DQNConfig, progress_fn: ProgressFn | None 
     if not isinstance(config, (DDPGConfig, DQNConfig)):
         raise TypeError(f"make_train expects a DDPGConfig or DQNConfig, got {type(config).__name__}")
     discrete = isinstance(config, DQNConfig)
-    env = envs.make(
-        config.env, discrete=discrete, brax_backend=getattr(config, "brax_backend", envs.brax_envs.DEFAULT_BACKEND)
-    )
+    env = build_env(config, env, env_params)
     network = (
         QNetwork(env.num_actions, config.hidden_sizes, config.layer_norm)
         if discrete
@@ -462,6 +470,18 @@ def run_episodes(
     carry = (obs, state, zeros, zeros, alive)
     (_, _, total, final_probe, _), _ = jax.lax.scan(body, carry, jax.random.split(loop_key, env.max_steps))
     return Episodes(total, final_probe)
+
+
+def build_env(config: DDPGConfig | DQNConfig, env: Any = None, env_params: Any = None) -> envs.Env:
+    """The :class:`~pn_jax.envs.Env` a run trains on: ``env`` (your own object, labelled ``config.env``)
+    or the environment ``config.env`` names."""
+    discrete = isinstance(config, DQNConfig)
+    if env is not None:
+        return envs.from_object(env, env_params, name=config.env, discrete=discrete)
+    if env_params is not None:
+        raise ValueError("env_params: given without env (a named environment brings its own parameters)")
+    backend = getattr(config, "brax_backend", envs.brax_envs.DEFAULT_BACKEND)
+    return envs.make(config.env, discrete=discrete, brax_backend=backend)
 
 
 def network_input(config: DDPGConfig | DQNConfig, stats: normalization.RunningStats, obs: jax.Array) -> jax.Array:

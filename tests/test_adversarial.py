@@ -87,7 +87,11 @@ def invalid_values(cls: type, name: str) -> st.SearchStrategy:
         return st.none() | st.text(max_size=8) | st.integers() | st.just(()) | st.tuples(st.just(8), bad_width)
     if name == "brax_backend":
         return st.text(max_size=8).filter(lambda v: v not in BACKENDS) | st.integers() | st.none()
-    if name in ("env", "exploration"):
+    if name == "env":  # any other string may label your own env object (make_train refuses an unknown name)
+        wrong_kind = "Pendulum-v1" if cls is DQNConfig else "CartPole-v1"
+        entry_points = ["no_such_module:make", "pn_jax.envs:no_such_factory", "pn_jax.envs:KNOWN_ENVS"]
+        return st.integers() | st.none() | st.just("") | st.sampled_from([wrong_kind, *entry_points])
+    if name == "exploration":
         return (
             st.text(max_size=12) | st.integers() | st.none() | st.sampled_from(["DeepSea-0", "DeepSea-1", "DeepSea-x"])
         )
@@ -103,7 +107,7 @@ def one_bad_field(draw) -> tuple[type, str, object]:
     cls = draw(st.sampled_from(CONFIGS))
     name = draw(st.sampled_from([f.name for f in dataclasses.fields(cls)]))
     value = draw(invalid_values(cls, name))
-    if name in ("env", "exploration") and _accepts(cls, name, value):
+    if name == "exploration" and _accepts(cls, name, value):
         value = f"{value}-not-a-name"
     return cls, name, value
 

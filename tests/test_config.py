@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from pn_jax import DDPGConfig, DQNConfig, HParams
 
 BAD = [
-    ({"env": "Nope-v0"}, "env: unknown environment 'Nope-v0'; choose one of Pendulum-v1"),
+    ({"env": ""}, "env: must be a non-empty string"),
+    ({"env": "no_such_package:make"}, "env: cannot import 'no_such_package'"),
     ({"env": "CartPole-v1"}, "env: 'CartPole-v1' has discrete actions"),
     ({"exploration": "epsilon"}, "exploration: unknown strategy 'epsilon'; choose one of param, gaussian"),
     ({"total_steps": 0}, "total_steps: must be a positive integer"),

@@ -10,9 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TINY_DQN
 
-from pn_jax import DQNConfig, envs, make_train
+from pn_jax import envs, make_train
 from pn_jax.train import run_episodes
 
 
@@ -53,7 +52,7 @@ def test_deep_sea_names(name, parsed):
 
 def test_an_unknown_random_chain_is_refused_naming_the_random_variant():
     with pytest.raises(ValueError) as err:
-        DQNConfig(**{**TINY_DQN, "env": "DeepSeaRandom-1"})
+        envs.make("DeepSeaRandom-1", discrete=True)
     assert str(err.value).startswith("env: unknown environment 'DeepSeaRandom-1'")
     assert "DeepSeaRandom-<N>[-<K>]" in str(err.value)
 

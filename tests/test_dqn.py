@@ -154,7 +154,7 @@ def test_deep_sea_chain_rewards_only_the_all_right_path():
             dict(env="Pendulum-v1"),
             "env: 'Pendulum-v1' has continuous actions, for DDPG or TD3 (--algo ddpg / td3); DQN needs one of",
         ),
-        (dict(env="DeepSea-1"), "env: unknown environment 'DeepSea-1'"),
+        (dict(env="MountainCarContinuous-v0"), "env: 'MountainCarContinuous-v0' has continuous actions"),
         (dict(exploration="gaussian"), "exploration: unknown DQN strategy 'gaussian'; choose one of param, egreedy"),
         (dict(epsilon_start=1.5), "epsilon_start: must be in [0, 1]"),
         (dict(param_epsilon=-0.1), "param_epsilon: must be in [0, 1]"),

@@ -47,6 +47,7 @@ from pn_jax.cli.common import (
 )
 from pn_jax.noise import STRATEGY_HPARAMS
 from pn_jax.results import plot_heatmap, plot_settings, summary_rows, write_summary
+from pn_jax.train import build_env
 
 LEARNER_HPARAMS = ("actor_lr", "critic_lr", "critic_l2", "tau", "gamma")
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -182,6 +183,7 @@ def main(ablation: Any) -> dict:
         if repeated := sorted({v for v in values if values.count(v) > 1}, key=str):
             fail(f"{name}: {', '.join(map(str, repeated))} given more than once; give each grid value once")
     per_exploration = guarded(lambda: configs(ablation))
+    guarded(lambda: build_env(next(iter(per_exploration.values()))[0][0]))  # an unknown or broken env fails here
     mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(ablation.devices)))
     on_writer(lambda: claim_output_folder(ablation.out, ablation.overwrite, sweep=True))
     on_interrupt(lambda: f"interrupted; no results were written to {ablation.out} (a sweep writes them at its end)")

@@ -22,10 +22,15 @@ Six measurements, each program compiled once ahead of time and then timed:
 Memory is XLA's static estimate for the compiled program (arguments + outputs + temporaries);
 on a GPU the device's peak bytes in use are recorded too.
 
+With no flags only ``compare`` runs (none / gaussian / param at 1 and 8 seeds on Pendulum-v1: a few
+minutes on 2 CPU cores); every other measurement is opt-in.
+
 Example: python scripts/bench.py --out runs/bench.json --markdown runs/bench.md
+         every measurement of BENCHMARKS.md's first table: python scripts/bench.py --seed-sweep 1 8 32 128
+         --population-sweep 1 16 256 1024 --evaluation --resumable --out runs/bench.json --markdown runs/bench.md
          brax (pip install -e ".[brax]"): python scripts/bench.py --env brax/halfcheetah --total-steps 4000
-         --eval-every 4000 --seeds 1 8 --explorations none param --seed-sweep --population-sweep 64
-         --population-steps 64000 --env-steps-per-update 8 --no-resumable --out runs/bench_brax.json
+         --eval-every 4000 --seeds 1 8 --explorations none param --population-sweep 64
+         --population-steps 64000 --env-steps-per-update 8 --evaluation --out runs/bench_brax.json
          --physics-backends positional generalized spring mjx --evaluation-run-steps 300000
 """
 
@@ -70,24 +75,25 @@ class Bench:
     for brax envs, whose evaluation episodes are 1000 steps long, pass --eval-every TOTAL_STEPS)."""
     rounds: int = 3
     """interleaved timing rounds of the comparison; the fastest round of each program is reported."""
-    seed_sweep: tuple[int, ...] = (1, 8, 32, 128)
-    """numbers of vmapped seeds for the scaling sweep (param noise, one env each; empty: skip)."""
+    seed_sweep: tuple[int, ...] = ()
+    """numbers of vmapped seeds for the scaling sweep (param noise, one env each), e.g. 1 8 32 128
+    (default: none, skipped)."""
     sweep_steps: int = 5_000
     """environment steps per seed in the seed sweep."""
     sweep_rounds: int = 2
     """runs of each sweep program; the fastest is reported (the first also pays first-touch memory)."""
-    population_sweep: tuple[int, ...] = (1, 16, 256, 1024)
-    """population sizes N for the population sweep (one seed; empty: skip)."""
+    population_sweep: tuple[int, ...] = ()
+    """population sizes N for the population sweep (one seed), e.g. 1 16 256 1024 (default: none, skipped)."""
     env_steps_per_update: int = 256
     """replay ratio of the population sweep: one learner update per this many env steps."""
     population_steps: int = 409_600
     """environment steps per population run (rounded up to whole adaptation blocks)."""
-    evaluation: bool = True
+    evaluation: bool = False
     """time one evaluation against training (needs param among --explorations and --eval-every = --total-steps)."""
     evaluation_run_steps: int = 0
     """env steps per seed of the run whose evaluation share is reported, training time scaled linearly
     from the comparison's (0: --total-steps; e.g. 300000 for a locomotion run timed on a short one)."""
-    resumable: bool = True
+    resumable: bool = False
     """time the chunked runner of scripts/train.py (with and without checkpoints) against the fused program."""
     physics_backends: tuple[str, ...] = ()
     """brax envs only: time the environment alone (uniform random actions, no learner) under each of

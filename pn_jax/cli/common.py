@@ -77,6 +77,23 @@ def use_compilation_cache(path: str) -> None:
         jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
 
 
+def compile_note(env: str, what: str = "the training program") -> str:
+    """The line printed before compiling: what compiles, for about how long, and whether it is cached.
+
+    The ranges are those measured on a 2-core CPU (compile times there: 10–60 s for gymnax tasks,
+    1–3 minutes for brax's physics, which is a large XLA program); a GPU compiles in similar time.
+    """
+    from pn_jax.envs.brax_envs import is_brax  # (here: importing pn_jax.envs imports gymnax, which starts JAX)
+
+    duration = "1–3 minutes: brax's physics is a large program" if is_brax(env) else "10–60 s"
+    cached = (
+        "; cached for the next run of the same program"
+        if jax.config.jax_enable_compilation_cache
+        else " (no compilation cache: --compilation-cache off)"
+    )
+    return f"compiling {what} (about {duration} the first time{cached})"
+
+
 def bool_flags(*classes: type, derived_only: bool = False) -> set[str]:
     """The ``--kebab-name`` of every ``bool`` field of these dataclasses, and of every ``bool | None``
     one (a flag derived from the others when left out, or given ``none``); only the latter with
@@ -132,14 +149,53 @@ def parse(target: Any, argv: list[str] | None, classes: tuple[type, ...], descri
     flag turned into a one-line error exit (tyro prints its own message for unknown flags).
 
     ``kwargs`` go to ``tyro.cli`` (``config`` is added to, not replaced)."""
+    if os.getcwd() not in sys.path and "" not in sys.path:  # --env my_module:make_env is found as `python -m` would
+        sys.path.insert(0, os.getcwd())
     config = (tyro.conf.FlagConversionOff, *kwargs.pop("config", ()))
     kwargs.setdefault("prog", program_name())
     args = bool_args(argv, *classes)
     description = f"{plain(description)}\n\n{BOOL_HELP}"
     quiet = jax.distributed.is_initialized() and jax.process_index() != 0  # process 0 prints help and errors
-    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-        with contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext():
-            return guarded(lambda: tyro.cli(target, args=args, config=config, description=description, **kwargs))
+    panel = io.StringIO()  # tyro's boxed error message, rewritten as one line below
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+            with contextlib.redirect_stderr(panel):
+                return guarded(lambda: tyro.cli(target, args=args, config=config, description=description, **kwargs))
+    except SystemExit as exit_:
+        if exit_.code in (0, None) or not panel.getvalue().strip():
+            sys.stderr.write(panel.getvalue())
+            raise
+        fail(one_line_error(panel.getvalue()), code=2)
+
+
+def one_line_error(panel: str) -> str:
+    """tyro's boxed error as one line: the message, and the flags it suggests as "did you mean".
+
+    The panel's sections are split by rules; the first holds the message, a "Perhaps you meant" one
+    the suggested flags, and the help-text sections are dropped (``--help`` shows them).
+    """
+    sections: list[list[str]] = [[]]
+    for raw in panel.splitlines()[1:]:  # the first line is the box's top edge with its title
+        line = raw.replace("│", "").strip()
+        if not line or set(line) <= set("─━╰╯"):
+            if line and "╰" not in line:
+                sections.append([])
+            continue
+        sections[-1].append(line)
+    message = " ".join(sections[0])
+    message = re.sub(r"^Error parsing config: ", "", message)
+    message = re.sub(r"^Error parsing (--[\w-]+): ", r"\1: ", message)
+    message = message[0].lower() + message[1:] if message.startswith("Unrecognized") else message
+    suggested = [
+        line.split()[0]
+        for section in sections[1:]
+        if section and section[0].startswith("Perhaps you meant")
+        for line in section[1:]
+        if line.startswith("--")
+    ]
+    if suggested:
+        message += f"; did you mean {' or '.join(dict.fromkeys(suggested))}?"
+    return message
 
 
 def fail(message: str, code: int = 2, every_process: bool = False) -> None:

@@ -34,6 +34,7 @@ from pn_jax.cli.common import (
     CACHE_HELP,
     check_output_folder,
     claim_output_folder,
+    compile_note,
     default_cache_dir,
     device_name,
     fail,
@@ -52,6 +53,7 @@ from pn_jax.cli.common import (
 from pn_jax.config import CONFIGS, PRESETS, fit_checkpoint_every, preset
 from pn_jax.progress import EvalProgress
 from pn_jax.results import CHECKPOINT_DIR, RUN_FILES, save_run, summarize
+from pn_jax.train import build_env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +111,7 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         run = dataclasses.replace(run, out=run.out or default_out(config))
     config = guarded(lambda: fit_checkpoint_every(config, run.checkpoint_every))
     guarded(lambda: runner.validate_checkpoint_every(run.checkpoint_every, config))
+    guarded(lambda: build_env(config))  # an unknown name, or your own env's interface, fails here in one line
     if run.resume and (record := _finished(config, run.out)) is not None:
         if is_writer():
             print(f"{run.out} is complete ({config.total_steps} env steps); nothing to do")
@@ -128,6 +131,8 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
         "device": device_name(mesh.size),
         "num_processes": jax.process_count(),
     }
+    if is_writer():
+        print(compile_note(config.env), flush=True)
     progress = EvalProgress(
         config.total_steps,
         len(seeds),
@@ -286,7 +291,7 @@ DEFAULT_RUN = Run()
 
 def default_out(config: DDPGConfig | DQNConfig) -> str:
     """``runs/<algo>-<env>``, lower case, ``/`` as ``-``: e.g. ``runs/td3-brax-halfcheetah``."""
-    return os.path.join("runs", f"{config.algo}-{config.env}".lower().replace("/", "-"))
+    return os.path.join("runs", f"{config.algo}-{config.env}".lower().replace("/", "-").replace(":", "-"))
 
 
 ALGOS = CONFIGS  # the config class of each --algo name

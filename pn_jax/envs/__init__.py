@@ -12,8 +12,10 @@ bootstrap through a time limit (truncation) but never through a terminal state.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -56,8 +58,14 @@ __all__ = [
     "is_continuous",
     "is_known",
     "make",
+    "custom",
+    "entry_point",
+    "from_object",
+    "is_entry_point",
+    "is_registered",
     "make_gymnax",
     "random_action_map",
+    "register",
     "reset",
     "step",
     "to_env_action",
@@ -155,10 +163,78 @@ def _deep_sea(name: str) -> tuple[int, int | None]:
 
 
 def is_known(name: str) -> bool:
-    """Whether :func:`make` can build ``name`` (a ``brax/…`` name: only with the extra installed)."""
+    """Whether ``name`` is a built-in environment :func:`make` can build (a ``brax/…`` name: only with
+    the extra installed); names given to :func:`register` and ``module:callable`` ones are not built-in."""
     if brax_envs.is_brax(name):
         return brax_envs.problem(name, brax_envs.DEFAULT_BACKEND) is None
     return isinstance(name, str) and (name in KNOWN_ENVS or _deep_sea(name)[0] > 0)
+
+
+_REGISTERED: dict[str, Callable[[], Any]] = {}
+"""Names given to :func:`register`, and their factories."""
+
+_ENTRY_POINT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
+
+
+def register(name: str, factory: Callable[[], Any]) -> None:
+    """Makes ``name`` an environment name for configs, :func:`make` and ``pn-train --env``.
+
+    ``factory()`` returns the environment, or ``(env, env_params)``: anything :func:`from_object`
+    takes. Registering a name again replaces its factory (a notebook cell may run twice); built-in
+    names cannot be taken. A registered name lives in this process only: a command line names its
+    env ``package.module:callable`` instead.
+
+    Example::
+
+        pn_jax.envs.register("MyTask-v0", lambda: (MyTask(), MyTask().default_params))
+        train = pn_jax.make_train(pn_jax.DDPGConfig(env="MyTask-v0"))
+    """
+    if not isinstance(name, str) or not name or ":" in name:
+        raise ValueError(f"env: a registered name must be a non-empty string without ':', got {name!r}")
+    if is_known(name) or brax_envs.is_brax(name):
+        raise ValueError(f"env: {name!r} is a built-in environment; register yours under another name")
+    if not callable(factory):
+        raise ValueError(f"env: the factory registered as {name!r} must be callable, got {type(factory).__name__}")
+    _REGISTERED[name] = factory
+
+
+def is_registered(name: str) -> bool:
+    """Whether ``name`` was given to :func:`register` in this process."""
+    return isinstance(name, str) and name in _REGISTERED
+
+
+def is_entry_point(name: str) -> bool:
+    """Whether ``name`` has the form ``package.module:callable`` (a factory that :func:`make` imports)."""
+    return isinstance(name, str) and _ENTRY_POINT.fullmatch(name) is not None
+
+
+def entry_point(name: str) -> Callable[[], Any]:
+    """The callable that ``package.module:callable`` names, imported now.
+
+    Raises:
+      ValueError: one line naming what cannot be imported or found.
+    """
+    module_name, _, attribute = name.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as error:  # any failure inside the user's module is reported the same way
+        raise ValueError(f"env: cannot import {module_name!r} for {name!r}: {type(error).__name__}: {error}") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"env: module {module_name!r} has no attribute {attribute!r} (from {name!r})")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"env: {name!r} is not callable; it must return the env or (env, env_params)")
+    return target
+
+
+def custom(name: str) -> tuple[Any, Any]:
+    """``(env, env_params or None)`` from a registered name's or an entry point's factory."""
+    factory = _REGISTERED[name] if is_registered(name) else entry_point(name)
+    made = factory()
+    if isinstance(made, tuple) and len(made) == 2:
+        return made
+    return made, None
 
 
 def make_gymnax(name: str) -> tuple[environment.Environment, Any]:
@@ -237,6 +313,9 @@ def is_continuous(name: str) -> bool:
     """Whether a known environment has a continuous (``Box``) action space (every brax one does)."""
     if brax_envs.is_brax(name):
         return True
+    if is_registered(name) or is_entry_point(name):
+        env, params = custom(name)
+        return _is_brax_env(env) or _is_box(env.action_space(env.default_params if params is None else params))
     env, params = make_gymnax(name)
     return isinstance(env.action_space(params), spaces.Box)
 
@@ -246,7 +325,8 @@ def make(name: str, discrete: bool = False, brax_backend: str = brax_envs.DEFAUL
 
     Args:
       name: a gymnax name, a sparse variant (:data:`SPARSE_ENVS`), ``DeepSea-<N>``,
-        ``DeepSeaRandom-<N>[-<K>]`` or ``brax/<name>``.
+        ``DeepSeaRandom-<N>[-<K>]``, ``brax/<name>``, a name given to :func:`register`, or
+        ``package.module:callable`` (imported; the callable returns the env or ``(env, env_params)``).
       discrete: expect a discrete action space (DQN) instead of a continuous one (DDPG, TD3).
       brax_backend: the physics pipeline of a brax environment (:data:`brax_envs.BACKENDS`).
 
@@ -254,13 +334,19 @@ def make(name: str, discrete: bool = False, brax_backend: str = brax_envs.DEFAUL
       ValueError: unknown name, brax without its extra, or an action space of the other kind.
     """
     valid = DISCRETE_ENVS if discrete else CONTINUOUS_ENVS
+    if is_registered(name) or is_entry_point(name):
+        env, params = custom(name)
+        return from_object(env, params, name=name, discrete=discrete)
     if brax_envs.is_brax(name):
         if discrete:
             raise ValueError(f"env: {name!r} has a continuous action space; DQN needs one of {', '.join(valid)}")
         with jax.ensure_compile_time_eval():  # bounds stay concrete when built inside jit
             return _make_brax(name, brax_backend)
     if not is_known(name):
-        raise ValueError(f"env: unknown environment {name!r}; choose one of {', '.join(valid)}")
+        raise ValueError(
+            f"env: unknown environment {name!r}; choose one of {', '.join(valid)}, a name given to "
+            "pn_jax.envs.register, or package.module:callable"
+        )
     with jax.ensure_compile_time_eval():  # spaces and bounds stay concrete when built inside jit
         return _make_gymnax_env(name, discrete, valid)
 
@@ -314,6 +400,129 @@ def _make_brax(name: str, backend: str) -> Env:
         plane=Plane(lambda obs: obs[..., :2], (-1.0, -1.0), (1.0, 1.0), ("obs[0]", "obs[1]")),
         upright=brax_envs.torso_up if brax_envs.has_torso(name) else None,
     )
+
+
+def _is_brax_env(env: Any) -> bool:
+    """Whether ``env`` is a brax ``Env`` (checked only where brax is already imported)."""
+    base = sys.modules.get("brax.envs.base")
+    return base is not None and isinstance(env, base.Env)
+
+
+def _is_box(space: Any) -> bool:
+    """A box space: gymnax's ``Box`` or anything with ``low``, ``high`` and a 0-d or 1-d ``shape``."""
+    return all(hasattr(space, field) for field in ("low", "high", "shape")) and len(space.shape) <= 1
+
+
+def _is_discrete(space: Any) -> bool:
+    """A discrete space: gymnax's ``Discrete`` or anything with an integer ``n`` and no bounds."""
+    return isinstance(getattr(space, "n", None), (int, np.integer)) and not hasattr(space, "low")
+
+
+def from_object(env: Any, params: Any = None, *, name: str, discrete: bool = False) -> Env:
+    """The :class:`Env` record of your own environment object, trained like a built-in one.
+
+    Args:
+      env: a gymnax-style environment — ``reset(key, params) -> (obs, state)``, gymnax 1.x
+        ``step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)``
+        that auto-resets and keeps the pre-reset observation in ``info["final_observation"]`` (every
+        ``gymnax.environments.environment.Environment`` subclass does, :class:`SparseReward` too),
+        ``action_space(params)`` (a ``Box`` for DDPG/TD3, ``Discrete`` for DQN) and
+        ``observation_space(params)`` (a ``Box``), with ``params.max_steps_in_episode`` as its time
+        limit — or a brax ``Env``, given brax's 1000-step time limit and auto-reset
+        (:class:`~pn_jax.envs.brax_envs.BraxTask`).
+      params: its parameters (default: ``env.default_params``; unused for brax).
+      name: the run's label (metrics.json, checkpoints).
+      discrete: expect a discrete action space (DQN).
+
+    Raises:
+      ValueError: one line naming what is wrong with the object.
+    """
+    with jax.ensure_compile_time_eval():  # spaces and bounds stay concrete when built inside jit
+        if _is_brax_env(env):
+            if discrete:
+                raise ValueError(f"env: {name!r} is a brax Env (continuous actions); DQN needs a discrete one")
+            task = brax_envs.BraxTask(env)
+            ones = jnp.ones((env.action_size,), jnp.float32)
+            return Env(
+                name=name,
+                env=task,
+                params=None,
+                obs_dim=int(env.observation_size),
+                action_dim=int(env.action_size),
+                action_low=-ones,
+                action_high=ones,
+                max_steps=task.max_steps,
+                goal=None,
+                plane=Plane(lambda obs: obs[..., :2], (-1.0, -1.0), (1.0, 1.0), ("obs[0]", "obs[1]")),
+            )
+        return _from_gymnax_style(env, params, name, discrete)
+
+
+def _from_gymnax_style(env: Any, params: Any, name: str, discrete: bool) -> Env:
+    """:func:`from_object` for a gymnax-style object; checks its interface by tracing it abstractly."""
+    kind = type(env).__name__
+    missing = [m for m in ("reset", "step", "action_space", "observation_space") if not callable(getattr(env, m, None))]
+    if missing:
+        raise ValueError(
+            f"env: {name!r} ({kind}) lacks {', '.join(missing)}; expected a gymnax-style environment "
+            "(reset, step, action_space, observation_space) or a brax Env"
+        )
+    if params is None:
+        params = getattr(env, "default_params", None)
+    if not hasattr(params, "max_steps_in_episode"):
+        raise ValueError(f"env: {name!r}: its params need max_steps_in_episode (the time limit), got {params!r}")
+    space, obs_space = env.action_space(params), env.observation_space(params)
+    if discrete and not _is_discrete(space):
+        raise ValueError(f"env: {name!r} has a {type(space).__name__} action space; DQN needs a Discrete one")
+    if not discrete and not _is_box(space):
+        raise ValueError(
+            f"env: {name!r} has a {type(space).__name__} action space; DDPG and TD3 need a 1-d Box "
+            "(a Discrete one is for DQN: --algo dqn)"
+        )
+    if not hasattr(obs_space, "shape") or _is_discrete(obs_space):
+        raise ValueError(f"env: {name!r} has a {type(obs_space).__name__} observation space; a Box is needed")
+    shape = space.shape if not discrete and len(space.shape) else (1,)
+    action = jnp.zeros((), jnp.int32) if discrete else jnp.zeros(shape, jnp.float32)
+    key = jax.random.key(0)
+    try:
+        _, state = jax.eval_shape(lambda k: env.reset(k, params), key)
+    except Exception as error:  # the user's code: report whatever it raised, on one line
+        raise ValueError(f"env: {name!r}: reset(key, params) failed: {type(error).__name__}: {error}") from None
+    try:
+        out = jax.eval_shape(lambda k, s, a: env.step(k, s, a, params), key, state, action)
+    except Exception as error:  # the user's code: report whatever it raised, on one line
+        raise ValueError(
+            f"env: {name!r}: step(key, state, action, params) failed: {type(error).__name__}: {error}"
+        ) from None
+    if not (isinstance(out, tuple) and len(out) == 6 and isinstance(out[5], dict) and "final_observation" in out[5]):
+        raise ValueError(
+            f"env: {name!r}: step must return gymnax 1.x's (obs, state, reward, terminated, truncated, info) "
+            'with the pre-reset observation in info["final_observation"] (subclass gymnax Environment to get it)'
+        )
+    if discrete:
+        low, high = jnp.zeros((1,)), jnp.full((1,), int(space.n) - 1.0)
+    else:
+        low = jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), shape)
+        high = jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), shape)
+        if not bool(jnp.all(jnp.isfinite(low) & jnp.isfinite(high))):
+            raise ValueError(f"env: {name!r}: its action space needs finite bounds (actions are normalised onto them)")
+    return Env(
+        name=name,
+        env=env,
+        params=params,
+        obs_dim=math.prod(obs_space.shape),
+        action_dim=int(shape[0]),
+        action_low=low,
+        action_high=high,
+        max_steps=int(params.max_steps_in_episode),
+        goal=SPARSE_GOAL if isinstance(env, SparseReward) else None,
+        plane=_default_plane(obs_space),
+        num_actions=int(space.n) if discrete else 0,
+    )
+
+
+SPARSE_GOAL = Goal(reward_above=0.5, solved_return=0.5)
+"""Your own :class:`SparseReward` task pays 1 at the goal: a step above 0.5 reached it, a return above 0.5 solves it."""
 
 
 def _default_plane(space: Any) -> Plane:

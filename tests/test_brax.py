@@ -130,3 +130,21 @@ def test_tiny_td3_run_on_a_brax_env():
     # a point mass has no torso to end upside down: NaN at every evaluation (halfcheetah's share: below)
     assert np.asarray(metrics.eval_upside_down).shape == (2, 2) and np.all(np.isnan(metrics.eval_upside_down))
     assert envs.make("brax/halfcheetah").upright is brax_envs.torso_up and envs.make("brax/fast").upright is None
+
+
+def test_building_a_brax_env_prints_nothing_and_leaves_no_mujoco_log(tmp_path):
+    code = "from pn_jax import envs; envs.make('brax/halfcheetah'); envs.make('brax/hopper')"
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "warp" not in result.stderr and "Brax System" not in result.stderr
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+
+
+def test_a_brax_env_object_becomes_a_task_with_brax_time_limit_and_auto_reset():
+    from brax import envs as brax
+
+    env = envs.from_object(brax.get_environment("halfcheetah", backend="spring"), name="my-cheetah")
+    assert env.obs_dim == 17 and env.action_dim == 6 and env.max_steps == brax_envs.EPISODE_STEPS
+    assert isinstance(env.env, brax_envs.BraxTask) and env.upright is None

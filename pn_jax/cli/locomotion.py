@@ -55,7 +55,6 @@ from pn_jax.cli.common import (
 )
 from pn_jax.cli.reproduce import plot_sigma
 from pn_jax.config import PRESETS, preset
-from pn_jax.envs.brax_envs import torso_up
 from pn_jax.networks import Actor
 from pn_jax.results import (
     algo_label,
@@ -109,6 +108,20 @@ TASKS: dict[str, Task] = {
 """The paper's HalfCheetah comparison, and Hopper and Walker2d, whose episodes end when they fall (so
 they never end upside down, and a return above 0 is only staying alive: no flip diagnostic there)."""
 
+
+def task_of(name: str) -> Task:
+    """The task of ``--task``: one of :data:`TASKS`, or your own continuous env by name (registered or
+    ``package.module:callable``), run as DDPG × param / gaussian on the main seeds for 300k steps."""
+    if name in TASKS:
+        return TASKS[name]
+    return Task(name, (("ddpg", "param", "main"), ("ddpg", "gaussian", "main")), 300_000)
+
+
+def folder_name(task: str) -> str:
+    """The task's folder under ``--out`` (``:`` of an entry point as ``-``)."""
+    return task.replace(":", "-").replace("/", "-")
+
+
 UPSIDE_DOWN = 0.0
 """An episode ends upside down when the torso's up axis has a world-z component below this."""
 
@@ -118,7 +131,8 @@ class Locomotion:
     """Task, seeds and budget; everything else is shared by every run (same seeds, same budget)."""
 
     task: str = "halfcheetah"
-    """halfcheetah (DDPG × param / ou / gaussian / none), hopper or walker2d (DDPG × param / gaussian)."""
+    """halfcheetah (DDPG × param / ou / gaussian / none), hopper or walker2d (DDPG × param / gaussian), or
+    your own env as package.module:callable (DDPG × param / gaussian, the main seeds, 300k steps)."""
     preset: str = "plappert2018"
     """the settings every run shares (see pn-train --help), a preset DDPG takes; the flags below override some."""
     num_seeds: int = 8
@@ -164,7 +178,7 @@ class Locomotion:
 
 def quick_args(args: Locomotion) -> tuple[Locomotion, Task]:
     """The task to run, and the arguments after ``--quick`` shrinks them."""
-    task = TASKS[args.task]
+    task = task_of(args.task)
     if not args.quick:
         return args, task
     runs = tuple(r for r in task.runs if r[0] == "ddpg" and r[1] in ("param", "gaussian"))
@@ -206,7 +220,7 @@ def with_behaviour(num_episodes: int):
             train_key, episode_key = jax.random.split(key)
             state, metrics = train(train_key)
             policy = lambda obs: actor.apply(state.agent.actor_params, network_input(config, state.obs_stats, obs))  # noqa: E731
-            episodes = run_episodes(episode_key, env, policy, num_episodes, probe=torso_up)
+            episodes = run_episodes(episode_key, env, policy, num_episodes, probe=env.upright)
             return None, (metrics, episodes.returns, episodes.final_probe)
 
         return run
@@ -243,7 +257,7 @@ def run_task(args: Locomotion, task: Task, mesh) -> None:
             "final_return": json_list(returns),
             "torso_up": json_list(up),
         }
-        folder = os.path.join(args.out, args.task, label)
+        folder = os.path.join(args.out, folder_name(args.task), label)
         write_or_rescue(functools.partial(write_record, record, folder), record, folder)
         row = summary_row(label, record)
         print(
@@ -256,7 +270,7 @@ def interrupted_note(args: Locomotion, task: Task, label: str) -> str:
     """The line a Ctrl-C during run ``label`` prints: which runs are done and how to train the rest."""
     labels = [run_label(algo, exploration) for algo, exploration, _ in task.runs]
     chosen = [name for name in labels if not args.runs or name in args.runs]
-    folder = os.path.join(args.out, args.task)
+    folder = os.path.join(args.out, folder_name(args.task))
     rest = [name for name in chosen if not os.path.exists(os.path.join(folder, name, "metrics.json"))]
     done = len(chosen) - len(rest)
     return (
@@ -270,14 +284,14 @@ def load_records(args: Locomotion, task: Task) -> dict[str, dict]:
     records, missing = {}, []
     for algo, exploration, _ in task.runs:
         label = run_label(algo, exploration)
-        path = os.path.join(args.out, args.task, label, "metrics.json")
+        path = os.path.join(args.out, folder_name(args.task), label, "metrics.json")
         if os.path.exists(path):
             with open(path) as f:
                 records[label] = json.load(f)
         else:
             missing.append(label)
     if not records:
-        fail(f"report_only: no run of {args.task} in {os.path.join(args.out, args.task)}; train it first")
+        fail(f"report_only: no run of {args.task} in {os.path.join(args.out, folder_name(args.task))}; train it first")
     if missing:
         print(f"not run yet (left out of the report): {', '.join(missing)}", file=sys.stderr)
     return records
@@ -331,7 +345,7 @@ def write_table(rows: list[dict], args: Locomotion, records: dict[str, dict], fo
     write_rows_csv(rows, os.path.join(folder, "summary.csv"))
     config = next(iter(records.values()))["config"]
     device = next(iter(records.values()))["device"]
-    flips = TASKS[args.task].flips
+    flips = task_of(args.task).flips
     header, mark = interval_header([r["seeds"] - r["diverged"] for r in rows])
     legend = (
         " Upside down at evaluations: share of all evaluation episodes over training that ended with the torso's "
@@ -427,20 +441,20 @@ def plot_upside_down(records: dict[str, dict], path: str, title: str) -> None:
 
 def report(args: Locomotion, records: dict[str, dict]) -> str:
     """Writes the table and every figure for the task; returns the table."""
-    folder = os.path.join(args.out, args.task)
+    folder = os.path.join(args.out, folder_name(args.task))
     text = write_table([summary_row(label, r) for label, r in records.items()], args, records, folder)
     title = next(iter(records.values()))["config"]["env"]
     plot_settings(
         records,
         os.path.join(folder, "returns.png"),
         f"{title} ({args.preset}): eval return by exploration",
-        published=TASKS[args.task].published,
+        published=task_of(args.task).published,
         published_source=f"{PAPER} (not brax)",
     )
     param = {label: r for label, r in records.items() if r["config"]["exploration"].startswith("param")}
     if param:
         plot_sigma(param, os.path.join(folder, "sigma.png"), title)
-    if TASKS[args.task].flips:
+    if task_of(args.task).flips:
         plot_upside_down(records, os.path.join(folder, "upside_down.png"), f"{title}, upside down")
     return text
 
@@ -470,22 +484,24 @@ def validate(args: Locomotion, task: Task) -> None:
 
 def main(args: Locomotion) -> dict[str, dict[str, Any]]:
     use_compilation_cache(args.compilation_cache)
+    if args.task not in TASKS and not (envs_lib.is_entry_point(args.task) or envs_lib.is_registered(args.task)):
+        fail(f"task: choose one of {', '.join(TASKS)}, or your own env as package.module:callable; got {args.task!r}")
     if args.task not in TASKS:
-        fail(f"task: choose one of {', '.join(TASKS)}, got {args.task!r}")
+        guarded(lambda: envs_lib.make(args.task, brax_backend=args.brax_backend))
     if args.preset not in PRESETS:
         fail(f"preset: unknown preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
     args, task = quick_args(args)
     validate(args, task)
     if args.report_only:
         records = load_records(args, task)
-        check_output_folder(os.path.join(args.out, args.task))
+        check_output_folder(os.path.join(args.out, folder_name(args.task)))
     else:
         mesh = parallel.batch_mesh(guarded(lambda: parallel.select_devices(args.devices)))
         check_output_folder(args.out)
-        claim_output_folder(os.path.join(args.out, args.task), args.overwrite, sweep=True)
+        claim_output_folder(os.path.join(args.out, folder_name(args.task)), args.overwrite, sweep=True)
         run_task(args, task, mesh)
         records = load_records(args, task)
-    print(write_or_rescue(lambda: report(args, records), records, os.path.join(args.out, args.task)))
+    print(write_or_rescue(lambda: report(args, records), records, os.path.join(args.out, folder_name(args.task))))
     return records
 
 

@@ -11,6 +11,10 @@ limit is a truncation.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+import warnings
 from typing import Any, NamedTuple
 
 import chex
@@ -43,12 +47,41 @@ def is_brax(name: Any) -> bool:
     return isinstance(name, str) and name.startswith(PREFIX)
 
 
+NOISE = (
+    "Brax System, piplines and environments are not actively being maintained",
+    "JAXopt is no longer maintained",
+)
+"""Warnings brax and its dependencies give on every import or env build that ask nothing of a user."""
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silences brax's import and build noise: MJX's ``Failed to import warp`` prints (an optional GPU
+    backend), :data:`NOISE` warnings, and MuJoCo's compiler warnings about brax's own model files (which
+    MuJoCo would also append to ``MUJOCO_LOG.TXT`` in the working directory); other warnings pass."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        for message in NOISE:
+            warnings.filterwarnings("ignore", message=re.escape(message))
+        yield
+
+
+def _mujoco_warning(message: str) -> None:
+    """MuJoCo's warnings as Python warnings (not printed and logged to ``MUJOCO_LOG.TXT`` by MuJoCo
+    itself), except deprecations in brax's model files, which a user cannot act on."""
+    if "deprecated" not in message:
+        warnings.warn(f"MuJoCo: {message.strip()}", stacklevel=2)
+
+
 def _brax_envs():
     """``brax.envs``, or a ``ValueError`` naming the extra to install."""
     try:
-        from brax import envs as brax_envs
+        with _quiet():
+            from brax import envs as brax_envs
     except ImportError as error:
         raise ValueError(f"brax environments need the brax extra: {INSTALL_HINT} ({error})") from None
+    import mujoco
+
+    mujoco.set_mju_user_warning(_mujoco_warning)
     return brax_envs
 
 
@@ -109,7 +142,9 @@ def make_task(name: str, backend: str = DEFAULT_BACKEND) -> tuple[BraxTask, jax.
     """
     if message := problem(name, backend):
         raise ValueError(f"env: {message}")
-    env = _brax_envs().get_environment(name[len(PREFIX) :], backend=backend)
+    brax_envs = _brax_envs()
+    with _quiet():
+        env = brax_envs.get_environment(name[len(PREFIX) :], backend=backend)
     ones = jnp.ones((env.action_size,), jnp.float32)
     return BraxTask(env), -ones, ones
 

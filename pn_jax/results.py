@@ -1,4 +1,5 @@
-"""Results on disk and the statistics behind them: metrics.json / metrics.csv / returns.png.
+"""Results on disk and the statistics behind them: metrics.json / metrics.csv / returns.png, and the
+figures for papers (:func:`plot_runs`: PNG and PDF, one column wide, in :data:`PAPER_STYLE`).
 
 Intervals over seeds are 95% bootstrap CIs from :data:`FEW_SEEDS` finite seeds on and the seeds'
 range below; runs of different strategies on the same seeds are compared with paired tests
@@ -9,6 +10,7 @@ The only module (with :mod:`pn_jax.progress`) that writes files or prints.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -349,12 +351,18 @@ def metrics_dict(
     device: str,
     compile_seconds: float,
     run_seconds: float,
+    env: envs.Env | None = None,
 ) -> dict:
     """The public ``metrics.json`` record for a run of ``len(seeds)`` vmapped seeds.
 
     ``metrics`` fields carry a leading seed axis ``[S, ...]``; ``algo`` names the learner
-    (``config.algo``: ``"ddpg"``, ``"dqn"``).
+    (``config.algo``: ``"ddpg"``, ``"dqn"``). ``env`` is the environment trained on (default: the
+    one ``config.env`` names; give it for your own object passed to ``make_train(config, env=...)``).
     """
+    if env is None:
+        env = envs.make(
+            config.env, discrete=config.algo == "dqn", brax_backend=getattr(config, "brax_backend", "positional")
+        )
     m = {k: np.asarray(v) for k, v in metrics._asdict().items() if k != "nonfinite"}
     steps_trained = int(m["eval_step"][0][-1]) if m["eval_step"].size else 0  # < total_steps if it stopped early
     total_steps = len(seeds) * steps_trained
@@ -381,13 +389,13 @@ def metrics_dict(
         "nonfinite_step": {
             name: [int(s) for s in np.asarray(step)] for name, step in metrics.nonfinite._asdict().items()
         },
-        **_exploration_records(config, m),
+        "env_class": f"{type(env.env).__module__}.{type(env.env).__qualname__}",
+        **_exploration_records(config, m, env),
     }
 
 
-def _exploration_records(config: Any, m: dict[str, np.ndarray]) -> dict:
+def _exploration_records(config: Any, m: dict[str, np.ndarray], env: envs.Env) -> dict:
     """``goal`` (sparse tasks) and ``coverage`` (when ``coverage_steps > 0``) parts of metrics.json."""
-    env = envs.make(config.env, discrete=not envs.is_continuous(config.env))
     out = {}
     if env.goal is not None:
         out["goal"] = {
@@ -484,35 +492,301 @@ def diverged_note(values: np.ndarray) -> str:
     return f" ({count} diverged)" if count else ""
 
 
-def plot_returns(record: dict, path: str, title: str | None = None) -> None:
-    """Eval return vs env steps: IQM over seeds with a band (:func:`seed_band`), and each seed faintly.
+COLUMN_WIDTH = 3.4
+"""Inches: one column of a two-column paper (3.25–3.5 in at NeurIPS, ICML, IEEE). A figure drawn at
+this width goes in unscaled, so its text prints at the size it was set in (:data:`PAPER_STYLE`)."""
+TEXT_WIDTH = 7.0
+"""Inches: the whole text width of a two-column paper, for a figure with too many curves for a column."""
+PAPER_STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.title_fontsize": 8,
+    "axes.linewidth": 0.6,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "lines.linewidth": 1.2,
+    "axes.grid": True,
+    "grid.linewidth": 0.5,
+    "grid.alpha": 0.3,
+    "savefig.dpi": 300,
+    "pdf.fonttype": 42,  # TrueType fonts in PDF (many venues refuse Type 3 fonts)
+    "ps.fonttype": 42,
+    "svg.fonttype": "none",  # SVG text stays text: searchable and editable
+}
+"""The matplotlib settings of every figure (:func:`paper_style`): no text below 8 pt, 300 dpi PNG."""
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+OTHER_IMAGE_SUFFIXES = (".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".gif", ".bmp", ".pgf", ".svgz")
+"""Image formats a figure is not written in: an ``out`` ending so is refused rather than taken for a name."""
 
-    The band is a 95% bootstrap CI with at least :data:`FEW_SEEDS` finite seeds, their range below
-    that (the legend says which). Statistics at each step are over the seeds finite there; the
-    legend counts the diverged seeds.
-    """
+
+@contextlib.contextmanager
+def paper_style():
+    """Within it, figures are drawn and saved in :data:`PAPER_STYLE`; yields ``matplotlib.pyplot``
+    (on the non-interactive Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    with plt.rc_context(PAPER_STYLE):
+        yield plt
+
+
+def step_tick(value: float, _position: Any = None) -> str:
+    """An env-step tick label: ``150``, ``20k``, ``1.5M``."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def figure_paths(out: str) -> tuple[str, str]:
+    """The two files of a figure: ``(PNG path, vector path)``.
+
+    ``fig``, ``fig.png`` and ``fig.pdf`` give ``fig.png`` and ``fig.pdf``; ``fig.svg`` gives ``fig.png``
+    and ``fig.svg``. Any other suffix is part of the name (``fig.v2`` → ``fig.v2.png``), except
+    another image format's (``.jpg``, ``.eps``, …): ``ValueError``, as for a folder or an empty name.
+    """
+    stem, suffix = os.path.splitext(out)
+    if not os.path.basename(out) or os.path.isdir(out):
+        raise ValueError(
+            f"out: {out} is a folder; give a figure's file name in it, e.g. {os.path.join(out, 'returns')}"
+        )
+    if suffix.lower() in OTHER_IMAGE_SUFFIXES:
+        raise ValueError(
+            f"out: {out} asks for {suffix[1:].upper()}; a figure is written as PNG and PDF (or SVG): "
+            "give FIG, FIG.png, FIG.pdf or FIG.svg"
+        )
+    if suffix.lower() not in FIGURE_SUFFIXES:
+        stem = out
+    return stem + ".png", stem + (".svg" if suffix.lower() == ".svg" else ".pdf")
+
+
+class RunsFigure(NamedTuple):
+    """What :func:`plot_runs` wrote."""
+
+    png: str  # path of the PNG (300 dpi)
+    vector: str  # path of the PDF (or SVG)
+    band: str  # what the shaded bands are (:func:`band_text`), as the legend says
+
+
+class _Curve(NamedTuple):
+    label: str
+    steps: np.ndarray  # [L]
+    values: np.ndarray  # [S, L]
+    band: tuple[np.ndarray, np.ndarray, str]  # seed_band(values)
+
+
+def _legend_columns(labels: Sequence[str], width: float) -> int:
+    """The most legend columns (up to 4) whose entries fit side by side in ``width`` inches at 8 pt."""
+    per_char, handle = 4.6 / 72, 0.45  # inches: a mean 8 pt character; a line handle and its gap
+    longest = max((len(label) for label in labels), default=0) * per_char + handle
+    return max(1, min(4, len(labels), int(0.95 * width // longest)))
+
+
+def _draw_runs(
+    plt: Any,
+    records: dict[str, dict],
+    title: str | None,
+    published: Sequence[tuple[str, int, float]] = (),
+    published_source: str = "published",
+    width: float | None = None,
+) -> tuple[Any, str]:
+    """One IQM curve with its band per record, in :data:`PAPER_STYLE`: ``(figure, band text)``.
+
+    The legend goes under the axes (it never hides a curve) and its title says what the bands are;
+    when some runs have a CI and others a range, each entry gives its run's seed count.
+    """
+    if not records:
+        raise ValueError("records: no run to plot")
+    curves = []
+    for label, record in records.items():
+        steps, values = series(record, "eval")
+        curves.append(_Curve(label, steps, values, seed_band(values)))
+    bands = {curve.band[2] for curve in curves}
+    band = band_text(bands)
+    labels = [
+        curve.label + (f" ({curve.values.shape[0]} seeds)" if len(bands) > 1 else "") + diverged_note(curve.values)
+        for curve in curves
+    ]
+    stars = [f"{label}: {published_source}" for label, _, _ in published if label in records]
+    width = width or (COLUMN_WIDTH if len(curves) <= 6 else TEXT_WIDTH)
+    columns = _legend_columns(labels + stars, width)
+    rows = -(-len(labels + stars) // columns)
+    height = (2.3 if width <= COLUMN_WIDTH else 3.2) + 0.17 * (rows + 1) + (0.2 if title else 0.0)
+    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    many = len(curves) > 10
+    colors = plt.get_cmap("viridis" if many else "tab10")
+    for i, (curve, label) in enumerate(zip(curves, labels, strict=True)):
+        color = colors(i / max(1, len(curves) - 1)) if many else colors(i % 10)
+        low, high, _ = curve.band
+        ax.fill_between(curve.steps, low, high, color=color, alpha=0.15, linewidth=0)
+        ax.plot(curve.steps, iqm(curve.values), color=color, label=label)
+        for point_label, step, value in published:
+            if point_label == curve.label:
+                ax.plot(
+                    [step],
+                    [value],
+                    marker="*",
+                    markersize=9,
+                    color=color,
+                    markeredgecolor="black",
+                    markeredgewidth=0.5,
+                    linestyle="none",
+                    label=f"{curve.label}: {published_source}",
+                )
+    _axes_text(ax, title, "eval return (IQM over seeds)", width)
+    handles, _ = ax.get_legend_handles_labels()
+    fig.legend(handles=handles, loc="outside lower center", ncols=columns, frameon=False, title=f"shaded: {band}")
+    return fig, band
+
+
+def _axes_text(ax: Any, title: str | None, ylabel: str, width: float) -> None:
+    """Title (wrapped to the figure's width), axis labels and env-step ticks."""
+    import textwrap
+
+    from matplotlib.ticker import FuncFormatter
+
+    if title:
+        ax.set_title(textwrap.fill(title, width=int((width - 0.6) * 14)))  # the axes' width at 9 pt
+    ax.set_xlabel("environment steps per seed")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_formatter(FuncFormatter(step_tick))
+    ax.margins(x=0.01)
+
+
+def plot_runs(
+    records: dict[str, dict],
+    out: str,
+    title: str | None = None,
+    *,
+    published: Sequence[tuple[str, int, float]] = (),
+    published_source: str = "published",
+    width: float | None = None,
+) -> RunsFigure:
+    """A figure for a paper: several runs' eval return vs env steps, one IQM curve each, as PNG and PDF.
+
+    Each curve is the IQM over the run's seeds at each evaluation, shaded with its band
+    (:func:`seed_band`): a 95% bootstrap CI with at least :data:`FEW_SEEDS` finite seeds, the seeds'
+    range below; the legend's title says which (:func:`band_text`). Drawn in :data:`PAPER_STYLE`,
+    :data:`COLUMN_WIDTH` wide for up to 6 runs (:data:`TEXT_WIDTH` for more), so it goes into a
+    paper unscaled with no text below 8 pt.
+
+    Args:
+      records: ``{legend label: metrics.json record}``, in legend order (e.g. strategies, presets).
+      out: ``FIG``, ``FIG.png``, ``FIG.pdf`` or ``FIG.svg``; both files are written (:func:`figure_paths`).
+      title: above the axes; None for none (a paper's caption usually says it).
+      published: ``(label, env step, return)`` points drawn as stars in that run's colour.
+      published_source: the stars' legend text after the label (e.g. ``"Plappert et al. 2018"``).
+      width: inches, instead of the default.
+
+    Returns:
+      :class:`RunsFigure`: the paths written and the band text.
+
+    Example::
+
+        records = {"param": json.load(open("runs/param/metrics.json")), "OU": json.load(open("runs/ou/metrics.json"))}
+        plot_runs(records, "figures/pendulum")  # figures/pendulum.png and figures/pendulum.pdf
+    """
+    png, vector = figure_paths(out)
+    with paper_style() as plt:
+        fig, band = _draw_runs(plt, records, title, published, published_source, width)
+        try:
+            for path in (png, vector):
+                fig.savefig(path)
+        finally:
+            plt.close(fig)
+    return RunsFigure(png, vector, band)
+
+
+def run_labels(records: Sequence[dict], folders: Sequence[str]) -> list[str]:
+    """Legend labels that tell runs apart by what differs between them, one per record.
+
+    In turn: those of the preset (where the record names one), learner, exploration strategy and
+    env that differ between the runs (e.g. ``"TD3, param"``); with at most two config fields more
+    where those leave two runs alike (``"param, sigma_init=0.4"``); else the run folders' names (their
+    paths below the folder they share, when two names are alike). One run: its learner and strategy.
+
+    Args:
+      records: metrics.json records.
+      folders: the folder each was read from.
+    """
+    described = [
+        {
+            "preset": record.get("preset"),
+            "algo": algo_label(record),
+            "exploration": record["config"].get("exploration"),
+            "env": record["config"].get("env"),
+        }
+        for record in records
+    ]
+    if len(records) == 1:
+        return [f"{described[0]['algo']}, {described[0]['exploration']}"]
+    named = [key for key in described[0] if len({repr(d[key]) for d in described}) > 1]
+    labels = [[str(d[key]) for key in named] for d in described]
+    if len({tuple(label) for label in labels}) < len(labels):
+        configs = [record["config"] for record in records]
+        fields = sorted({k for config in configs for k in config if k not in ("exploration", "env")})
+        differ = [k for k in fields if len({repr(config.get(k)) for config in configs}) > 1]
+        if 0 < len(differ) <= 2:
+            labels = [
+                label + [f"{k}={_config_text(config.get(k))}" for k in differ]
+                for label, config in zip(labels, configs, strict=True)
+            ]
+    joined = [", ".join(label) for label in labels]
+    return joined if len(set(joined)) == len(joined) and all(joined) else _folder_names(folders)
+
+
+def _config_text(value: Any) -> str:
+    """A config value for a legend: ``0.2``, ``1e-05``, ``64x64`` for layer sizes."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return "x".join(_config_text(v) for v in value)
+    return str(value)
+
+
+def _folder_names(folders: Sequence[str]) -> list[str]:
+    """Each folder's own name, or its path below the folder they all share when two names are alike."""
+    paths = [os.path.normpath(os.path.abspath(folder)) for folder in folders]
+    names = [os.path.basename(path) for path in paths]
+    if len(set(names)) == len(names):
+        return names
+    common = os.path.commonpath(paths)
+    return [os.path.relpath(path, common) if path != common else os.path.basename(path) for path in paths]
+
+
+def plot_returns(record: dict, path: str, title: str | None = None) -> None:
+    """Eval return vs env steps of one run: IQM over seeds with a band (:func:`seed_band`), and each seed faintly.
+
+    The band is a 95% bootstrap CI with at least :data:`FEW_SEEDS` finite seeds, their range below
+    that (the legend says which). Statistics at each step are over the seeds finite there; the
+    legend counts the diverged seeds. Drawn like :func:`plot_runs` (:data:`PAPER_STYLE`, one column
+    wide), in the format ``path`` names.
+    """
     steps, values = series(record, "eval")
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for row in values:
-        ax.plot(steps, row, color="tab:blue", alpha=0.15, linewidth=0.8)
-    center = iqm(values)
-    low, high, band = seed_band(values)
-    ax.plot(steps, center, color="tab:blue", label=f"IQM over {values.shape[0]} seeds{diverged_note(values)}")
-    ax.fill_between(steps, low, high, color="tab:blue", alpha=0.25, label=band)
     config = record["config"]
-    ax.set_title(title or f"{config['env']} — {algo_label(record)}, exploration={config['exploration']}")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel(f"eval return (mean of {config['eval_episodes']} episodes)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with paper_style() as plt:
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.9), layout="constrained")
+        for row in values:
+            ax.plot(steps, row, color="tab:blue", alpha=0.2, linewidth=0.6)
+        low, high, band = seed_band(values)
+        ax.plot(steps, iqm(values), color="tab:blue", label=f"IQM over {values.shape[0]} seeds{diverged_note(values)}")
+        ax.fill_between(steps, low, high, color="tab:blue", alpha=0.25, linewidth=0, label=band)
+        title = title or f"{config['env']} — {algo_label(record)}, exploration={config['exploration']}"
+        _axes_text(ax, title, f"eval return (mean of {config['eval_episodes']} episodes)", COLUMN_WIDTH)
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(
+            handles=handles, loc="outside lower center", ncols=_legend_columns(labels, COLUMN_WIDTH), frameon=False
+        )
+        try:
+            fig.savefig(path)
+        finally:
+            plt.close(fig)
 
 
 RUN_FILES = ("metrics.json", "metrics.csv", "returns.png")
@@ -673,47 +947,19 @@ def plot_settings(
     published: Sequence[tuple[str, int, float]] = (),
     published_source: str = "published",
 ) -> None:
-    """Eval return vs env steps, one IQM curve per setting with a band (:func:`seed_band`).
+    """Eval return vs env steps, one IQM curve per setting with a band (:func:`seed_band`), into ``path``.
 
-    The y label says what the bands are: 95% bootstrap CIs, seed ranges (below :data:`FEW_SEEDS`
-    finite seeds), or both. ``published``: ``(setting label, env step, return)`` points drawn as
-    stars in their setting's colour, labelled ``published_source`` in the legend.
+    :func:`plot_runs`'s figure (the legend's title says what the bands are: 95% bootstrap CIs, seed
+    ranges below :data:`FEW_SEEDS` finite seeds, or both), in the one format ``path`` names.
+    ``published``: ``(setting label, env step, return)`` points drawn as stars in their setting's
+    colour, labelled ``published_source`` in the legend.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    colors = plt.get_cmap("viridis" if len(records) > 10 else "tab10")
-    bands: set[str] = set()
-    for i, (label, record) in enumerate(records.items()):
-        steps, values = series(record, "eval")
-        color = colors(i / max(1, len(records) - 1)) if len(records) > 10 else colors(i)
-        low, high, band = seed_band(values)
-        bands.add(band)
-        ax.plot(steps, iqm(values), color=color, label=label + diverged_note(values), linewidth=1.2)
-        ax.fill_between(steps, low, high, color=color, alpha=0.12)
-        for point_label, step, value in published:
-            if point_label == label:
-                ax.plot(
-                    [step],
-                    [value],
-                    marker="*",
-                    markersize=12,
-                    color=color,
-                    markeredgecolor="black",
-                    linestyle="none",
-                    label=f"{label}: {published_source}",
-                )
-    ax.set_title(title)
-    ax.set_xlabel("environment steps per seed")
-    ax.set_ylabel(f"eval return (IQM over seeds; band: {band_text(bands)})", fontsize=8 if len(bands) > 1 else 10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6 if len(records) > 8 else 8, loc="best", ncol=2 if len(records) > 8 else 1)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with paper_style() as plt:
+        fig, _ = _draw_runs(plt, records, title, published, published_source)
+        try:
+            fig.savefig(path)
+        finally:
+            plt.close(fig)
 
 
 def band_text(labels: set[str]) -> str:
@@ -726,12 +972,7 @@ def band_text(labels: set[str]) -> str:
 
 
 def plot_heatmap(records: dict[str, dict], x_field: str, y_field: str, path: str, title: str) -> None:
-    """Final eval-return IQM over a two-field grid (e.g. σ₀ × δ), one cell per setting."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Final eval-return IQM over a two-field grid (e.g. σ₀ × δ), one cell per setting (:data:`PAPER_STYLE`)."""
     finals = {}
     for record in records.values():
         finals[(record["config"][x_field], record["config"][y_field])] = float(iqm(final_returns(record)))
@@ -739,22 +980,25 @@ def plot_heatmap(records: dict[str, dict], x_field: str, y_field: str, path: str
     grid = np.full((len(ys), len(xs)), np.nan)
     for (x, y), value in finals.items():
         grid[ys.index(y), xs.index(x)] = value
-    fig, ax = plt.subplots(figsize=(1.2 * len(xs) + 2.5, 1.0 * len(ys) + 1.8), dpi=120)
-    image = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
-    low, high = np.nanmin(grid), np.nanmax(grid)
-    for i in range(len(ys)):
-        for j in range(len(xs)):
-            bright = high > low and (grid[i, j] - low) / (high - low) > 0.6
-            ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", color="black" if bright else "white")
-    ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
-    ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
-    ax.set_xlabel(x_field)
-    ax.set_ylabel(y_field)
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, label="final eval return (IQM)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    with paper_style() as plt:
+        fig, ax = plt.subplots(figsize=(0.7 * len(xs) + 2.0, 0.55 * len(ys) + 1.4), layout="constrained")
+        image = ax.imshow(grid, origin="lower", cmap="viridis", aspect="auto")
+        ax.grid(False)
+        low, high = np.nanmin(grid), np.nanmax(grid)
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                bright = high > low and (grid[i, j] - low) / (high - low) > 0.6
+                ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", color="black" if bright else "white")
+        ax.set_xticks(range(len(xs)), [f"{x:g}" for x in xs])
+        ax.set_yticks(range(len(ys)), [f"{y:g}" for y in ys])
+        ax.set_xlabel(x_field)
+        ax.set_ylabel(y_field)
+        ax.set_title(title)
+        fig.colorbar(image, ax=ax, label="final eval return (IQM)")
+        try:
+            fig.savefig(path)
+        finally:
+            plt.close(fig)
 
 
 def paired_comparisons(records: dict[str, dict], reference: str | None = None) -> list[dict]:

@@ -22,8 +22,9 @@ Six measurements, each program compiled once ahead of time and then timed:
 Memory is XLA's static estimate for the compiled program (arguments + outputs + temporaries);
 on a GPU the device's peak bytes in use are recorded too.
 
-With no flags only ``compare`` runs (none / gaussian / param at 1 and 8 seeds on Pendulum-v1: a few
-minutes on 2 CPU cores); every other measurement is opt-in.
+With no flags only ``compare`` runs (none / gaussian / param at 1 and 8 seeds on Pendulum-v1, two
+rounds: about 5 minutes on 2 CPU cores, 6.8 with three rounds on a busy machine); every other
+measurement is opt-in.
 
 Example: python scripts/bench.py --out runs/bench.json --markdown runs/bench.md
          every measurement of BENCHMARKS.md's first table: python scripts/bench.py --seed-sweep 1 8 32 128
@@ -73,7 +74,7 @@ class Bench:
     eval_every: int = 0
     """evaluation interval of the exploration comparison (0: the config's default, about 10 evaluations;
     for brax envs, whose evaluation episodes are 1000 steps long, pass --eval-every TOTAL_STEPS)."""
-    rounds: int = 3
+    rounds: int = 2
     """interleaved timing rounds of the comparison; the fastest round of each program is reported."""
     seed_sweep: tuple[int, ...] = ()
     """numbers of vmapped seeds for the scaling sweep (param noise, one env each), e.g. 1 8 32 128

@@ -46,7 +46,7 @@ from pn_jax.cli.common import (
     write_or_rescue,
 )
 from pn_jax.noise import STRATEGY_HPARAMS
-from pn_jax.results import plot_heatmap, plot_settings, summary_rows, write_summary
+from pn_jax.results import plot_heatmap, plot_runs, summary_rows, write_summary
 from pn_jax.train import build_env
 
 LEARNER_HPARAMS = ("actor_lr", "critic_lr", "critic_l2", "tau", "gamma")
@@ -233,7 +233,7 @@ def write_outputs(ablation: Any, per_exploration: dict, records: dict, timings: 
     title = f"{env}: {len(records)} settings × {ablation.num_seeds} seeds"
     rows = summary_rows(records)
     write_summary(rows, os.path.join(ablation.out, "summary.csv"), os.path.join(ablation.out, "summary.md"), title)
-    plot_settings(records, os.path.join(ablation.out, "returns.png"), title)
+    plot_runs(records, os.path.join(ablation.out, "returns"), title)  # returns.png and returns.pdf
     for exploration, points in per_exploration.items():
         varied = varied_fields(ablation, exploration)
         if len(varied) == 2:  # a two-way grid also gets a heatmap of the final IQM

@@ -1,6 +1,6 @@
 """Throughput of the jitted training loop, as ratios within one process and as scaling sweeps.
 
-Six measurements, each program compiled once ahead of time and then timed:
+Seven measurements, each program compiled once ahead of time and then timed:
 
 * ``compare`` — exploration none (the bare loop) vs gaussian vs param at ``--seeds``, timed in
   interleaved rounds in a rotating order (best round kept), so a busy machine slows all alike;
@@ -15,6 +15,9 @@ Six measurements, each program compiled once ahead of time and then timed:
 * ``physics`` — a brax env alone under each of ``--physics-backends`` at ``--physics-envs``
   vmapped envs, one device: brax's bare ``step``, and pn_jax's adapter around it (time limit and
   auto-reset from a fresh ``reset`` at every step, which is what training pays);
+* ``reset bound`` (brax, opt-in) — the param-noise programs of ``--seeds`` and ``--population-sweep``
+  traced a second time with an adapter that never resets, in interleaved rounds: how much of the
+  run the every-step auto-reset costs, so the most a cheaper reset could save;
 * ``resumable`` — at the largest of ``--seeds``, param noise run the way ``scripts/train.py`` runs
   it (``pn_jax.runner``: one compiled evaluation chunk per call), without and with a checkpoint at
   every evaluation, against the fused ``jit(vmap(train))`` program, in interleaved rounds.
@@ -37,6 +40,7 @@ Example: python scripts/bench.py --out runs/bench.json --markdown runs/bench.md
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import tempfile
@@ -103,6 +107,9 @@ class Bench:
     """numbers of vmapped envs for the physics measurement."""
     physics_steps: int = 1000
     """steps per env in each physics measurement."""
+    reset_bound: bool = False
+    """brax envs only: time the training programs of --seeds (param noise) and --population-sweep again
+    with an adapter that never resets, in interleaved rounds: the most any cheaper auto-reset could save."""
     devices: str = "all"
     """devices to spread seeds over: 'all' or a count."""
     compilation_cache: str = "off"
@@ -354,6 +361,64 @@ def physics(bench: Bench) -> list[dict]:
     return rows
 
 
+@contextlib.contextmanager
+def _never_reset():
+    """While tracing: brax's adapter steps without its auto-reset (same work otherwise), for timing only."""
+    every_step = envs.brax_envs.BraxTask.step
+
+    def step(self, key, state, action, params=None):
+        stepped = self.env.step(state.brax, action)
+        time_ = state.time + 1
+        terminated = stepped.done > 0.5
+        truncated = (time_ >= self.max_steps) & ~terminated
+        info = {"final_observation": stepped.obs}
+        return stepped.obs, envs.brax_envs.BraxState(stepped, time_), stepped.reward, terminated, truncated, info
+
+    envs.brax_envs.BraxTask.step = step
+    try:
+        yield
+    finally:
+        envs.brax_envs.BraxTask.step = every_step
+
+
+def reset_bound(bench: Bench, mesh) -> list[dict]:
+    """The training loop with the adapter's every-step reset against the same loop never resetting,
+    in interleaved rounds (best kept): an upper bound on what a cheaper brax auto-reset can gain."""
+    if not bench.reset_bound:
+        return []
+    if not envs.brax_envs.is_brax(bench.env):
+        print(f"reset bound: skipped ({bench.env} is not a brax env)")
+        return []
+    one = parallel.batch_mesh(mesh.devices.flat[:1])
+    cases = [(compare_config(bench, "param"), n, mesh) for n in bench.seeds]
+    cases += [(population_config(bench, n), 1, one) for n in bench.population_sweep]
+    rows = []
+    for config, num_seeds, case_mesh in cases:
+        programs = {}
+        for label, context in (("every-step reset", contextlib.nullcontext), ("never reset", _never_reset)):
+            with context():
+                programs[label] = _compile(config, num_seeds, case_mesh)
+        best = {label: float("inf") for label in programs}
+        for round_ in range(bench.rounds):
+            for label in list(programs)[:: 1 if round_ % 2 == 0 else -1]:
+                compiled, keys, _ = programs[label]
+                best[label] = min(best[label], _time(compiled, keys))
+        for label, (compiled, _, compile_seconds) in programs.items():
+            rows.append(
+                _row(
+                    config,
+                    num_seeds,
+                    best[label],
+                    compile_seconds,
+                    compiled,
+                    case_mesh,
+                    label=f"param ({label})",
+                    sweep="reset",
+                )
+            )
+    return rows
+
+
 def resumable(bench: Bench, mesh) -> list[dict]:
     """The chunked runner (no checkpoints / a checkpoint at every evaluation) vs the fused program."""
     if not bench.resumable or not bench.seeds:
@@ -469,6 +534,16 @@ def ratios(rows: list[dict]) -> list[str]:
             f"population N={r['num_envs']} (updates_per_step {r['updates_per_step']:g}) / "
             f"N=1 with 1 update per step: {gain:.1f}x env-steps/s"
         )
+    resets = {
+        (r["num_seeds"], r["num_envs"], r["exploration"]): r["run_seconds"] for r in rows if r["sweep"] == "reset"
+    }
+    for (seeds, num_envs, label), seconds in resets.items():
+        if label == "param (never reset)" and (seeds, num_envs, "param (every-step reset)") in resets:
+            ratio = resets[(seeds, num_envs, "param (every-step reset)")] / seconds
+            lines.append(
+                f"reset bound, {seeds} seed(s) × {num_envs} env(s): time with the every-step reset / never resetting "
+                f"{ratio:.3f}"
+            )
     for r in (r for r in rows if r["sweep"] == "population"):
         bare = physics_rows.get((f"{r['backend']} (brax step)", r["num_envs"])) if "backend" in r else None
         if bare:
@@ -515,7 +590,7 @@ def main(bench: Bench) -> None:
     print(f"device: {device_name(mesh.size)}, jax {jax.__version__}", flush=True)
     rows = compare(bench, mesh)
     rows += evaluation(bench, mesh, rows) + resumable(bench, mesh) + seed_sweep(bench, mesh)
-    rows += population_sweep(bench, mesh) + physics(bench)
+    rows += population_sweep(bench, mesh) + physics(bench) + reset_bound(bench, mesh)
     record = {
         "device": device_name(mesh.size),
         "jax_version": jax.__version__,

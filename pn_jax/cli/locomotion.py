@@ -64,7 +64,7 @@ from pn_jax.results import (
     interval_header,
     json_list,
     paired_comparisons,
-    plot_settings,
+    plot_runs,
     series,
     summary_rows,
     with_holm,
@@ -444,9 +444,9 @@ def report(args: Locomotion, records: dict[str, dict]) -> str:
     folder = os.path.join(args.out, folder_name(args.task))
     text = write_table([summary_row(label, r) for label, r in records.items()], args, records, folder)
     title = next(iter(records.values()))["config"]["env"]
-    plot_settings(
+    plot_runs(  # returns.png and returns.pdf
         records,
-        os.path.join(folder, "returns.png"),
+        os.path.join(folder, "returns"),
         f"{title} ({args.preset}): eval return by exploration",
         published=task_of(args.task).published,
         published_source=f"{PAPER} (not brax)",

@@ -6,8 +6,8 @@ of the state plane its first steps covered, and how temporally consistent its ex
 are (autocorrelation of the perturbation a − π_θ(s) along episodes, for a fresh actor at σ₀ and
 for the trained one).
 
-Example: python scripts/reproduce.py --out runs/reproduce   (about 13 minutes on 2 idle CPU cores)
-         python scripts/reproduce.py --quick --out runs/reproduce_quick   (a few minutes)
+Example: python scripts/reproduce.py --out runs/reproduce   (12–13 minutes on 2 idle CPU cores)
+         python scripts/reproduce.py --quick --out runs/reproduce_quick   (about 3.5 minutes)
 Writes <task>/<exploration>/metrics.json per run and, per task, summary.md, summary.csv and the
 figures returns.png, success.png, coverage.png, sigma.png, autocorrelation.png into --out.
 Seed k of every strategy starts from the same key, so summary.md compares strategies with paired
@@ -54,7 +54,7 @@ from pn_jax.results import (
     interval_header,
     json_list,
     paired_comparisons,
-    plot_settings,
+    plot_runs,
     seed_band,
     seed_stats,
     series,
@@ -98,7 +98,7 @@ class Reproduce:
     total_steps: int = 0
     """env steps per seed for every strategy (0: the task's budget from TASKS)."""
     quick: bool = False
-    """tiny budget (4 seeds, 10k steps) that checks the pipeline in a few minutes."""
+    """tiny budget (4 seeds, 10k steps) that checks the pipeline (about 3.5 minutes on 2 CPU cores)."""
     sigma_init: float = 0.2
     """initial parameter-noise σ."""
     target_distance: float = 0.2
@@ -417,7 +417,7 @@ def report(env: str, records: dict[str, dict], folder: str) -> str:
     """Writes the summary table and every figure for one task; returns the table."""
     text = write_table(summary_table(records), env, records, folder)
     label = env.split("-")[0]
-    plot_settings(records, os.path.join(folder, "returns.png"), f"{label}: eval return by exploration")
+    plot_runs(records, os.path.join(folder, "returns"), f"{label}: eval return by exploration")  # .png and .pdf
     if next(iter(records.values())).get("goal"):
         plot_success(records, os.path.join(folder, "success.png"), label)
     plot_coverage(records, os.path.join(folder, "coverage.png"), label)

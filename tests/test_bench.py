@@ -58,9 +58,9 @@ def test_ratio_lines_and_markdown_table():
         "10 evaluations of 5 episodes at 8 seed(s): 12% of the run time",
         "param (chunked) / param (fused), env-steps/s: 0.990",
         "physics positional, 64 env(s): adapter / brax step 0.750",
-        "reset bound, 8 seed(s) × 1 env(s): time with the every-step reset / never resetting 0.900",
         "population N=16 (updates_per_step 0.0625) / N=1 with 1 update per step: 10.0x env-steps/s",
         "population N=64 (updates_per_step 0.125) / N=1 with 1 update per step: 1.3x env-steps/s",
+        "reset bound, 8 seed(s) × 1 env(s): time with the every-step reset / never resetting 0.900",
         "population N=64 (updates_per_step 0.125, training only) / positional physics alone at 64 envs: 0.90x",
     ]
     table = bench.markdown({"device": "cpu: test", "jax_version": "0", "results": rows, "ratios": lines})

@@ -88,6 +88,8 @@ SLOWEST_FIRST = (
     "test_reproduce.py",
     "test_ablate.py",
     "test_notebook.py",
+    "test_custom_env.py",
+    "test_readme.py",
     "test_train.py",
     "test_brax.py",
     "test_td3.py",

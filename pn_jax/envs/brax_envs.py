@@ -25,7 +25,7 @@ PREFIX = "brax/"
 """Environment names ``brax/<name>`` select brax's registered environment ``<name>``."""
 
 BACKENDS: tuple[str, ...] = ("positional", "generalized", "spring", "mjx")
-"""brax physics pipelines. ``positional`` is the default (the fastest faithful one on CPU, see README)."""
+"""brax physics pipelines. ``positional`` is the default (the fastest faithful one on CPU, see BENCHMARKS.md)."""
 
 DEFAULT_BACKEND = "positional"
 

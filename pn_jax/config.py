@@ -123,7 +123,8 @@ class DDPGConfig(_Schedule):
     BASE_ADAPT_EVERY: ClassVar[int] = 50
 
     env: str = "Pendulum-v1"
-    """gymnax environment with continuous actions, or brax/<name> (the brax extra)."""
+    """gymnax environment with continuous actions, brax/<name> (the brax extra), or your own as
+    package.module:callable (the callable returns the env, or (env, env_params))."""
     exploration: str = "param"
     """one of param, gaussian, ou, param+gaussian, none."""
     total_steps: int = 20_000
@@ -257,7 +258,8 @@ class DQNConfig(_Schedule):
 
     env: str = "CartPole-v1"
     """gymnax environment with discrete actions (DeepSea-<N>: the chain of length N with a fixed action map;
-    DeepSeaRandom-<N>[-<K>]: a random map drawn from fold_in(jax.random.key(K), 0x6D6170))."""
+    DeepSeaRandom-<N>[-<K>]: a random map drawn from fold_in(jax.random.key(K), 0x6D6170)), or your own as
+    package.module:callable (the callable returns the env, or (env, env_params))."""
     exploration: str = "param"
     """one of param, egreedy."""
     total_steps: int = 200_000

@@ -389,7 +389,7 @@ def metrics_dict(
         "nonfinite_step": {
             name: [int(s) for s in np.asarray(step)] for name, step in metrics.nonfinite._asdict().items()
         },
-        "env_class": f"{type(env.env).__module__}.{type(env.env).__qualname__}",
+        "env_class": envs.describe(env),
         **_exploration_records(config, m, env),
     }
 

@@ -169,8 +169,10 @@ def make_train(
       progress_fn: optional host callback ``(env_step, eval_return)``, called through
         ``jax.debug.callback`` at evaluation points only (once per seed under ``vmap``).
       env: your own environment object (see :func:`pn_jax.envs.from_object`: gymnax-style or a
-        brax ``Env``), trained instead of the one ``config.env`` names; ``config.env`` is then the
-        run's label only. None: ``config.env`` names it (built-in, registered or ``module:callable``).
+        brax ``Env``); ``config.env`` is then the run's label only, a name that no built-in,
+        registered or ``module:callable`` environment has. The defaults derived from ``config.env``
+        follow the label, not the object: set ``obs_norm`` (on for brax names) and ``eval_episodes``
+        (5 for brax names) yourself for a brax object. None: ``config.env`` names the environment.
       env_params: that object's parameters (default: its ``default_params``).
 
     Returns:
@@ -477,6 +479,11 @@ def build_env(config: DDPGConfig | DQNConfig, env: Any = None, env_params: Any =
     or the environment ``config.env`` names."""
     discrete = isinstance(config, DQNConfig)
     if env is not None:
+        if envs.is_known(config.env) or envs.is_registered(config.env) or envs.is_entry_point(config.env):
+            raise ValueError(
+                f"env: config.env {config.env!r} names an environment, but env= gives another; label yours with "
+                "a name of its own, e.g. DDPGConfig(env='my-task')"
+            )
         return envs.from_object(env, env_params, name=config.env, discrete=discrete)
     if env_params is not None:
         raise ValueError("env_params: given without env (a named environment brings its own parameters)")

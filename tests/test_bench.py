@@ -40,6 +40,7 @@ def test_ratio_lines_and_markdown_table():
         _row("seeds", "param", 1, 1, 2800.0),
         _row("seeds", "param", 8, 1, 5600.0),
         _row("seeds", "param", 8, 1, 11200.0, devices=2),
+        _row("population", "param", 1, 1, 2800.0, 1 / 256),
         _row("population", "param", 1, 16, 28000.0, 1 / 16),
         {**_row("population", "param", 1, 64, 3600.0, 1 / 8), "backend": "positional"},
         {**_row("evaluation", "param", 8, 5, 9000.0, ups=0.0), "evaluation_share": 0.12},
@@ -58,8 +59,8 @@ def test_ratio_lines_and_markdown_table():
         "10 evaluations of 5 episodes at 8 seed(s): 12% of the run time",
         "param (chunked) / param (fused), env-steps/s: 0.990",
         "physics positional, 64 env(s): adapter / brax step 0.750",
-        "population N=16 (updates_per_step 0.0625) / N=1 with 1 update per step: 10.0x env-steps/s",
-        "population N=64 (updates_per_step 0.125) / N=1 with 1 update per step: 1.3x env-steps/s",
+        "population N=16 (updates_per_step 0.0625) / N=1 (updates_per_step 0.00390625): 10.0x env-steps/s",
+        "population N=64 (updates_per_step 0.125) / N=1 (updates_per_step 0.00390625): 1.3x env-steps/s",
         "reset bound, 8 seed(s) × 1 env(s): time with the every-step reset / never resetting 0.900",
         "population N=64 (updates_per_step 0.125, training only) / positional physics alone at 64 envs: 0.90x",
     ]

@@ -148,3 +148,8 @@ def test_a_brax_env_object_becomes_a_task_with_brax_time_limit_and_auto_reset():
     env = envs.from_object(brax.get_environment("halfcheetah", backend="spring"), name="my-cheetah")
     assert env.obs_dim == 17 and env.action_dim == 6 and env.max_steps == brax_envs.EPISODE_STEPS
     assert isinstance(env.env, brax_envs.BraxTask) and env.upright is None
+    assert envs.describe(env) == "brax.envs.half_cheetah.Halfcheetah"
+    with pytest.raises(ValueError, match="wrapped by brax .*pass the bare env"):
+        envs.from_object(brax.create("halfcheetah", backend="spring", episode_length=10), name="wrapped")
+    with pytest.raises(ValueError, match="env_params: 'mine' is a brax Env"):
+        envs.from_object(brax.get_environment("halfcheetah", backend="spring"), params={"x": 1}, name="mine")

@@ -160,6 +160,32 @@ def test_an_entry_point_that_cannot_be_loaded_is_refused_by_the_config(name, mes
         DDPGConfig(env=name)
 
 
+def test_an_object_labelled_with_the_name_of_another_env_is_refused():
+    with pytest.raises(ValueError, match="env: config.env 'Pendulum-v1' names an environment, but env= gives another"):
+        pn_jax.make_train(DDPGConfig(), env=custom_env.Drift())
+    with pytest.raises(ValueError, match="names an environment"):
+        pn_jax.make_train(DDPGConfig(env=DRIFT), env=custom_env.Drift())
+
+
+def test_a_multi_line_error_of_your_env_is_one_line():
+    class Traced(custom_env.Drift):
+        def step_env(self, key, state, action, params):
+            if state.x > 0:  # Python control flow on a traced value
+                pass
+            return super().step_env(key, state, action, params)
+
+    with pytest.raises(ValueError) as err:
+        envs.from_object(Traced(), name="traced")
+    assert "TracerBoolConversionError" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_factory_that_raises_is_one_line(monkeypatch):
+    monkeypatch.setattr(envs, "_REGISTERED", {})
+    envs.register("Broken-v0", lambda: 1 / 0)
+    with pytest.raises(ValueError, match="env: the factory of 'Broken-v0' failed: ZeroDivisionError"):
+        envs.make("Broken-v0")
+
+
 def test_an_unknown_plain_name_is_refused_when_the_run_is_built():
     config = DDPGConfig(env="Nope-v0")  # it could label an object given to make_train
     with pytest.raises(ValueError, match="env: unknown environment 'Nope-v0'.*pn_jax.envs.register"):
@@ -178,6 +204,19 @@ def test_pn_train_imports_an_entry_point_from_the_working_directory_and_records_
     assert result.returncode == 0, result.stderr
     record = json.loads((out / "metrics.json").read_text())
     assert record["config"]["env"] == DRIFT and record["env_class"] == "tests.helpers.custom_env.Drift"
+
+
+def test_pn_train_resumes_a_run_of_an_entry_point(tmp_path):
+    out = tmp_path / "run"
+    flags = [
+        "--env", DRIFT, "--num-seeds", "1", "--total-steps", "300", "--eval-every", "150", "--learning-starts", "128",
+        "--batch-size", "32", "--hidden-sizes", "16", "16", "--eval-episodes", "1", "--checkpoint-every", "150",
+    ]  # fmt: skip
+    first = run_script("train.py", *flags, "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    again = run_script("train.py", "--resume", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "is complete" in again.stdout
 
 
 def test_pn_train_reports_a_broken_entry_point_in_one_line(tmp_path, capsys):

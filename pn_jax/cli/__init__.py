@@ -172,7 +172,9 @@ def _command(module: str, distributed: bool = False, cache: str | None = None) -
         # The cache's folder is fixed by JAX's first compile, which parsing the flags already does.
         import jax
 
-        from pn_jax.cli.common import default_cache_dir, interrupts_exit, use_compilation_cache
+        from pn_jax.cli.common import default_cache_dir, find_user_modules, interrupts_exit, use_compilation_cache
+
+        find_user_modules()  # before anything builds a config that names --env my_module:make_env (also on --resume)
 
         with interrupts_exit():  # Ctrl-C: one line and exit code 130, at once, in every command
             use_compilation_cache(_flag(sys.argv[1:], "--compilation-cache") or cache or default_cache_dir())

@@ -527,12 +527,13 @@ def ratios(rows: list[dict]) -> list[str]:
         if backend != name and (f"{backend} (brax step)", num_envs) in physics_rows:
             bare = physics_rows[(f"{backend} (brax step)", num_envs)]
             lines.append(f"physics {backend}, {num_envs} env(s): adapter / brax step {sps / bare:.3f}")
-    single = base
-    for r in (r for r in rows if r["sweep"] == "population" and r["num_envs"] > 1 and single):
+    population = [r for r in rows if r["sweep"] == "population"]
+    single = next((r for r in population if r["num_envs"] == 1), None)  # training only, as the others
+    for r in (r for r in population if r["num_envs"] > 1 and single):
         gain = r["env_steps_per_second"] / single["env_steps_per_second"]
         lines.append(
             f"population N={r['num_envs']} (updates_per_step {r['updates_per_step']:g}) / "
-            f"N=1 with 1 update per step: {gain:.1f}x env-steps/s"
+            f"N=1 (updates_per_step {single['updates_per_step']:g}): {gain:.1f}x env-steps/s"
         )
     resets = {
         (r["num_seeds"], r["num_envs"], r["exploration"]): r["run_seconds"] for r in rows if r["sweep"] == "reset"

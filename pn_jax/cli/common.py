@@ -143,29 +143,53 @@ def plain(text: str) -> str:
     return re.sub(r"`{1,2}([^`]+)`{1,2}", r"\1", text)
 
 
+def find_user_modules() -> None:
+    """Lets ``--env my_module:make_env`` import ``my_module`` from the working directory, as ``python -m``
+    would (appended, so a stray file there cannot shadow an installed package)."""
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
+
+
 def parse(target: Any, argv: list[str] | None, classes: tuple[type, ...], description: str, **kwargs) -> Any:
     """``tyro.cli(target)`` on ``argv`` with the CLIs' shared conventions: booleans as in
     :func:`bool_args`, no ``--flag/--no-flag`` pairs in the help, plain-text descriptions, and a bad
     flag turned into a one-line error exit (tyro prints its own message for unknown flags).
 
     ``kwargs`` go to ``tyro.cli`` (``config`` is added to, not replaced)."""
-    if os.getcwd() not in sys.path and "" not in sys.path:  # --env my_module:make_env is found as `python -m` would
-        sys.path.insert(0, os.getcwd())
+    find_user_modules()
     config = (tyro.conf.FlagConversionOff, *kwargs.pop("config", ()))
     kwargs.setdefault("prog", program_name())
     args = bool_args(argv, *classes)
     description = f"{plain(description)}\n\n{BOOL_HELP}"
     quiet = jax.distributed.is_initialized() and jax.process_index() != 0  # process 0 prints help and errors
     panel = io.StringIO()  # tyro's boxed error message, rewritten as one line below
+    helping = any(arg in ("-h", "--help") for arg in args)
     try:
         with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-            with contextlib.redirect_stderr(panel):
-                return guarded(lambda: tyro.cli(target, args=args, config=config, description=description, **kwargs))
+            with contextlib.redirect_stderr(panel), _wide_console(not helping):
+                parsed = guarded(lambda: tyro.cli(target, args=args, config=config, description=description, **kwargs))
     except SystemExit as exit_:
         if exit_.code in (0, None) or not panel.getvalue().strip():
             sys.stderr.write(panel.getvalue())
             raise
         fail(one_line_error(panel.getvalue()), code=2)
+    sys.stderr.write(panel.getvalue())  # warnings and prints while the config was built (e.g. a user's env module)
+    return parsed
+
+
+@contextlib.contextmanager
+def _wide_console(wide: bool):
+    """A console too wide for tyro's error panel to wrap a message (``--help`` keeps the terminal's width)."""
+    before = os.environ.get("COLUMNS")
+    if wide:
+        os.environ["COLUMNS"] = "100000"
+    try:
+        yield
+    finally:
+        if wide and before is None:
+            os.environ.pop("COLUMNS", None)
+        elif wide:
+            os.environ["COLUMNS"] = before
 
 
 def one_line_error(panel: str) -> str:

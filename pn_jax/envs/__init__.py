@@ -59,6 +59,7 @@ __all__ = [
     "is_known",
     "make",
     "custom",
+    "describe",
     "entry_point",
     "from_object",
     "is_entry_point",
@@ -218,7 +219,7 @@ def entry_point(name: str) -> Callable[[], Any]:
     try:
         target: Any = importlib.import_module(module_name)
     except Exception as error:  # any failure inside the user's module is reported the same way
-        raise ValueError(f"env: cannot import {module_name!r} for {name!r}: {type(error).__name__}: {error}") from None
+        raise ValueError(f"env: cannot import {module_name!r} for {name!r}: {_first_line(error)}") from None
     for part in attribute.split("."):
         if not hasattr(target, part):
             raise ValueError(f"env: module {module_name!r} has no attribute {attribute!r} (from {name!r})")
@@ -231,7 +232,10 @@ def entry_point(name: str) -> Callable[[], Any]:
 def custom(name: str) -> tuple[Any, Any]:
     """``(env, env_params or None)`` from a registered name's or an entry point's factory."""
     factory = _REGISTERED[name] if is_registered(name) else entry_point(name)
-    made = factory()
+    try:
+        made = factory()
+    except Exception as error:  # the user's code: report whatever it raised, on one line
+        raise ValueError(f"env: the factory of {name!r} failed: {_first_line(error)}") from None
     if isinstance(made, tuple) and len(made) == 2:
         return made
     return made, None
@@ -402,6 +406,13 @@ def _make_brax(name: str, backend: str) -> Env:
     )
 
 
+def _first_line(error: Exception) -> str:
+    """``Type: first line of the message`` (a traced-value error runs to several lines)."""
+    lines = str(error).strip().splitlines()
+    more = " (call pn_jax.envs.from_object on it in Python for the whole message)" if len(lines) > 1 else ""
+    return f"{type(error).__name__}: {lines[0] if lines else ''}{more}"
+
+
 def _is_brax_env(env: Any) -> bool:
     """Whether ``env`` is a brax ``Env`` (checked only where brax is already imported)."""
     base = sys.modules.get("brax.envs.base")
@@ -441,6 +452,15 @@ def from_object(env: Any, params: Any = None, *, name: str, discrete: bool = Fal
         if _is_brax_env(env):
             if discrete:
                 raise ValueError(f"env: {name!r} is a brax Env (continuous actions); DQN needs a discrete one")
+            wrappers = sys.modules.get("brax.envs.wrappers.training")
+            if wrappers is not None and isinstance(env, wrappers.Wrapper):
+                raise ValueError(
+                    f"env: {name!r} is wrapped by brax ({type(env).__name__}): pass the bare env "
+                    "(brax.envs.get_environment(...), not brax.envs.create(...)); pn_jax adds the time limit "
+                    "and the auto-reset that keep truncation apart from termination"
+                )
+            if params is not None:
+                raise ValueError(f"env_params: {name!r} is a brax Env, which keeps its system itself; give none")
             task = brax_envs.BraxTask(env)
             ones = jnp.ones((env.action_size,), jnp.float32)
             return Env(
@@ -487,13 +507,11 @@ def _from_gymnax_style(env: Any, params: Any, name: str, discrete: bool) -> Env:
     try:
         _, state = jax.eval_shape(lambda k: env.reset(k, params), key)
     except Exception as error:  # the user's code: report whatever it raised, on one line
-        raise ValueError(f"env: {name!r}: reset(key, params) failed: {type(error).__name__}: {error}") from None
+        raise ValueError(f"env: {name!r}: reset(key, params) failed: {_first_line(error)}") from None
     try:
         out = jax.eval_shape(lambda k, s, a: env.step(k, s, a, params), key, state, action)
     except Exception as error:  # the user's code: report whatever it raised, on one line
-        raise ValueError(
-            f"env: {name!r}: step(key, state, action, params) failed: {type(error).__name__}: {error}"
-        ) from None
+        raise ValueError(f"env: {name!r}: step(key, state, action, params) failed: {_first_line(error)}") from None
     if not (isinstance(out, tuple) and len(out) == 6 and isinstance(out[5], dict) and "final_observation" in out[5]):
         raise ValueError(
             f"env: {name!r}: step must return gymnax 1.x's (obs, state, reward, terminated, truncated, info) "
@@ -519,6 +537,17 @@ def _from_gymnax_style(env: Any, params: Any, name: str, discrete: bool) -> Env:
         plane=_default_plane(obs_space),
         num_actions=int(space.n) if discrete else 0,
     )
+
+
+def describe(env: Env) -> str:
+    """The class of the environment a run trained on, inside pn_jax's wrappers, e.g.
+    ``brax.envs.half_cheetah.Halfcheetah`` or ``SparseReward(<module>.Pendulum)``."""
+
+    def name(obj: Any) -> str:
+        return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+    inner = env.env.env if isinstance(env.env, brax_envs.BraxTask) else env.env
+    return f"SparseReward({name(inner.base)})" if isinstance(inner, SparseReward) else name(inner)
 
 
 SPARSE_GOAL = Goal(reward_above=0.5, solved_return=0.5)

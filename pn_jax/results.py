@@ -849,7 +849,8 @@ def summarize(record: dict) -> str:
     """One line: final eval return median / IQM / min / max over the finite seeds, and how many diverged."""
     stats = seed_stats(final_returns(record))
     finite = stats.seeds - stats.diverged
-    over = f"the {finite} finite of {stats.seeds} seeds" if stats.diverged else f"{stats.seeds} seeds"
+    seeds = f"{stats.seeds} seed{'s' if stats.seeds != 1 else ''}"
+    over = f"the {finite} finite of {seeds}" if stats.diverged else seeds
     return (
         f"final eval return over {over} ({stats.diverged} diverged): median {fmt_stat(stats.median)}, "
         f"IQM {fmt_stat(stats.iqm)}, min {fmt_stat(stats.min)}, max {fmt_stat(stats.max)}"

@@ -131,13 +131,13 @@ class _TwoArgStep(custom_env.Drift):
 @pytest.mark.parametrize(
     "env,discrete,message",
     [
-        (_NoStep(), False, "lacks step; expected a gymnax-style environment"),
+        (_NoStep(), False, "is a _NoStep, not a gymnax Environment subclass or a brax Env"),
         (custom_env.Switch(), False, "has a Discrete action space; DDPG and TD3 need a 1-d Box"),
         (custom_env.Drift(), True, "has a Box action space; DQN needs a Discrete one"),
         (_DictObs(), False, "has a Dict observation space; a Box is needed"),
         (_OldStep(), False, "step must return gymnax 1.x's"),
         (_TwoArgStep(), False, "step(key, state, action, params) failed: TypeError"),
-        (object(), False, "lacks reset, step, action_space, observation_space"),
+        (object(), False, "subclass gymnax.environments.environment.Environment"),
     ],
 )
 def test_an_object_that_does_not_fit_is_one_line_naming_what_is_wrong(env, discrete, message):

@@ -295,7 +295,7 @@ def test_summarize_names_the_diverged_seeds():
     assert line.startswith("final eval return over the 7 finite of 8 seeds (1 diverged): median -70.0, IQM -70.0")
     assert line.endswith("min -100.0, max -40.0")
     assert summarize(_record([1.0, 2.0])).startswith("final eval return over 2 seeds (0 diverged): median 1.5")
-    assert summarize(_record([None])) == "final eval return over the 0 finite of 1 seeds (1 diverged): " + (
+    assert summarize(_record([None])) == "final eval return over the 0 finite of 1 seed (1 diverged): " + (
         "median —, IQM —, min —, max —"
     )
 

@@ -433,14 +433,12 @@ def from_object(env: Any, params: Any = None, *, name: str, discrete: bool = Fal
     """The :class:`Env` record of your own environment object, trained like a built-in one.
 
     Args:
-      env: a gymnax-style environment — ``reset(key, params) -> (obs, state)``, gymnax 1.x
-        ``step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)``
-        that auto-resets and keeps the pre-reset observation in ``info["final_observation"]`` (every
-        ``gymnax.environments.environment.Environment`` subclass does, :class:`SparseReward` too),
-        ``action_space(params)`` (a ``Box`` for DDPG/TD3, ``Discrete`` for DQN) and
-        ``observation_space(params)`` (a ``Box``), with ``params.max_steps_in_episode`` as its time
-        limit — or a brax ``Env``, given brax's 1000-step time limit and auto-reset
-        (:class:`~pn_jax.envs.brax_envs.BraxTask`).
+      env: a ``gymnax.environments.environment.Environment`` subclass (:class:`SparseReward` too):
+        you write ``step_env`` / ``reset_env``, ``action_space(params)`` (a ``Box`` for DDPG/TD3,
+        ``Discrete`` for DQN) and ``observation_space(params)`` (a ``Box``); its params hold the time
+        limit ``max_steps_in_episode``, and gymnax's ``step`` adds the truncation, the auto-reset and
+        ``info["final_observation"]`` (the pre-reset observation the replay stores) — or a bare brax
+        ``Env``, given a 1000-step time limit and auto-reset (:class:`~pn_jax.envs.brax_envs.BraxTask`).
       params: its parameters (default: ``env.default_params``; unused for brax).
       name: the run's label (metrics.json, checkpoints).
       discrete: expect a discrete action space (DQN).
@@ -480,12 +478,10 @@ def from_object(env: Any, params: Any = None, *, name: str, discrete: bool = Fal
 
 def _from_gymnax_style(env: Any, params: Any, name: str, discrete: bool) -> Env:
     """:func:`from_object` for a gymnax-style object; checks its interface by tracing it abstractly."""
-    kind = type(env).__name__
-    missing = [m for m in ("reset", "step", "action_space", "observation_space") if not callable(getattr(env, m, None))]
-    if missing:
+    if not isinstance(env, environment.Environment):
         raise ValueError(
-            f"env: {name!r} ({kind}) lacks {', '.join(missing)}; expected a gymnax-style environment "
-            "(reset, step, action_space, observation_space) or a brax Env"
+            f"env: {name!r} is a {type(env).__name__}, not a gymnax Environment subclass or a brax Env; subclass "
+            "gymnax.environments.environment.Environment (its step adds the time limit and the auto-reset)"
         )
     if params is None:
         params = getattr(env, "default_params", None)

@@ -143,6 +143,11 @@ def plain(text: str) -> str:
     return re.sub(r"`{1,2}([^`]+)`{1,2}", r"\1", text)
 
 
+def folder_name(env: str) -> str:
+    """An env name as one path component under ``--out``: ``my_module:make_env`` → ``my_module-make_env``."""
+    return env.replace(":", "-")
+
+
 def find_user_modules() -> None:
     """Lets ``--env my_module:make_env`` import ``my_module`` from the working directory, as ``python -m``
     would (appended, so a stray file there cannot shadow an installed package)."""

@@ -44,6 +44,7 @@ from pn_jax.cli.common import (
     claim_output_folder,
     default_cache_dir,
     fail,
+    folder_name,
     guarded,
     on_interrupt,
     parse,
@@ -115,11 +116,6 @@ def task_of(name: str) -> Task:
     if name in TASKS:
         return TASKS[name]
     return Task(name, (("ddpg", "param", "main"), ("ddpg", "gaussian", "main")), 300_000)
-
-
-def folder_name(task: str) -> str:
-    """The task's folder under ``--out`` (``:`` of an entry point as ``-``)."""
-    return task.replace(":", "-").replace("/", "-")
 
 
 UPSIDE_DOWN = 0.0

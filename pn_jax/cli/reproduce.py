@@ -34,6 +34,7 @@ from pn_jax.cli.common import (
     claim_output_folder,
     default_cache_dir,
     fail,
+    folder_name,
     guarded,
     parse,
     run_record,
@@ -192,7 +193,7 @@ def run_task(env: str, args: Reproduce, mesh) -> dict[str, dict]:
             "start": json_list(rho_start),
             "end": json_list(rho_end),
         }
-        folder = os.path.join(args.out, env.replace(":", "-"), exploration)
+        folder = os.path.join(args.out, folder_name(env), exploration)
         write_or_rescue(functools.partial(write_record, record, folder), record, folder)
         records[exploration] = record
         print(f"{env} {exploration}: compile {compile_seconds:.1f} s, run {run_seconds:.1f} s, {_line(record)}")
@@ -203,7 +204,7 @@ def load_records(env: str, args: Reproduce) -> dict[str, dict]:
     """The metrics.json records a previous run wrote for ``env``, one per strategy."""
     records = {}
     for exploration in args.exploration:
-        path = os.path.join(args.out, env.replace(":", "-"), exploration, "metrics.json")
+        path = os.path.join(args.out, folder_name(env), exploration, "metrics.json")
         if not os.path.exists(path):
             fail(f"report_only: no run at {path}; train it first (drop --report-only)")
         with open(path) as f:
@@ -453,7 +454,7 @@ def main(args: Reproduce) -> dict[str, dict[str, Any]]:
     results = {}
     for env in args.env:
         records = load_records(env, args) if args.report_only else run_task(env, args, mesh)
-        folder = os.path.join(args.out, env.replace(":", "-"))
+        folder = os.path.join(args.out, folder_name(env))
         print(write_or_rescue(functools.partial(report, env, records, folder), records, folder))
         results[env] = records
     return results

@@ -38,6 +38,7 @@ from pn_jax.cli.common import (
     default_cache_dir,
     device_name,
     fail,
+    folder_name,
     guarded,
     is_writer,
     on_interrupt,
@@ -291,7 +292,7 @@ DEFAULT_RUN = Run()
 
 def default_out(config: DDPGConfig | DQNConfig) -> str:
     """``runs/<algo>-<env>``, lower case, ``/`` as ``-``: e.g. ``runs/td3-brax-halfcheetah``."""
-    return os.path.join("runs", f"{config.algo}-{config.env}".lower().replace("/", "-").replace(":", "-"))
+    return os.path.join("runs", folder_name(f"{config.algo}-{config.env}".lower().replace("/", "-")))
 
 
 ALGOS = CONFIGS  # the config class of each --algo name

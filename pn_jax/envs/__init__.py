@@ -317,9 +317,6 @@ def is_continuous(name: str) -> bool:
     """Whether a known environment has a continuous (``Box``) action space (every brax one does)."""
     if brax_envs.is_brax(name):
         return True
-    if is_registered(name) or is_entry_point(name):
-        env, params = custom(name)
-        return _is_brax_env(env) or _is_box(env.action_space(env.default_params if params is None else params))
     env, params = make_gymnax(name)
     return isinstance(env.action_space(params), spaces.Box)
 
@@ -391,6 +388,13 @@ def _make_gymnax_env(name: str, discrete: bool, valid: tuple[str, ...]) -> Env:
 def _make_brax(name: str, backend: str) -> Env:
     """The :class:`Env` of ``brax/<name>``: 1000-step episodes, the first two observations as its plane."""
     task, low, high = brax_envs.make_task(name, backend)
+    return _brax_record(name, task, low, high, upright=brax_envs.torso_up if brax_envs.has_torso(name) else None)
+
+
+def _brax_record(
+    name: str, task: brax_envs.BraxTask, low: jax.Array, high: jax.Array, upright: Callable | None = None
+) -> Env:
+    """The :class:`Env` of a brax task: its 1000-step episodes, the first two observations as its plane."""
     return Env(
         name=name,
         env=task,
@@ -402,7 +406,7 @@ def _make_brax(name: str, backend: str) -> Env:
         max_steps=task.max_steps,
         goal=None,
         plane=Plane(lambda obs: obs[..., :2], (-1.0, -1.0), (1.0, 1.0), ("obs[0]", "obs[1]")),
-        upright=brax_envs.torso_up if brax_envs.has_torso(name) else None,
+        upright=upright,
     )
 
 
@@ -459,20 +463,8 @@ def from_object(env: Any, params: Any = None, *, name: str, discrete: bool = Fal
                 )
             if params is not None:
                 raise ValueError(f"env_params: {name!r} is a brax Env, which keeps its system itself; give none")
-            task = brax_envs.BraxTask(env)
-            ones = jnp.ones((env.action_size,), jnp.float32)
-            return Env(
-                name=name,
-                env=task,
-                params=None,
-                obs_dim=int(env.observation_size),
-                action_dim=int(env.action_size),
-                action_low=-ones,
-                action_high=ones,
-                max_steps=task.max_steps,
-                goal=None,
-                plane=Plane(lambda obs: obs[..., :2], (-1.0, -1.0), (1.0, 1.0), ("obs[0]", "obs[1]")),
-            )
+            ones = jnp.ones((env.action_size,), jnp.float32)  # brax maps [-1, 1] onto its actuators itself
+            return _brax_record(name, brax_envs.BraxTask(env), -ones, ones)
         return _from_gymnax_style(env, params, name, discrete)
 
 

@@ -60,6 +60,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
 import sys
 import typing
 import warnings
@@ -276,7 +277,9 @@ def restore(
     except CheckpointError as err:
         raise CheckpointError(f"checkpoint {path} is corrupt: {err}") from None
     except Exception as err:  # orbax / tensorstore raise many kinds on files they cannot read
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated (unreadable): {_one_line(err)}") from None
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated: {_unreadable_file(err, path)} cannot be read"
+        ) from None
     state = _unflatten(state_like, state_arrays, meta["leaves"]["state"])
     log = _log_like(meta["leaves"]["log"], log_arrays)
     if setup is not None and (difference := _setup_difference(meta.get("setup"), setup)):
@@ -400,7 +403,10 @@ def _read_meta(directory: str, step: int) -> dict:
         with open(os.path.join(path, *_META)) as f:
             meta = json.load(f)
     except (OSError, ValueError) as err:
-        raise CheckpointError(f"checkpoint {path} is unreadable (corrupt or truncated?): {_one_line(err)}") from None
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated: {os.path.join(path, *_META)} cannot be read"
+            f" ({type(err).__name__})"
+        ) from None
     if isinstance(meta, dict) and meta.get("format") in (1, 2):
         raise older(meta["format"])
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
@@ -642,6 +648,8 @@ def _first_difference(meta: dict, expected: list[list]) -> str:
     return "unknown difference"
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:300] if text else ''}"
+def _unreadable_file(err: BaseException, path: str) -> str:
+    """The file inside checkpoint ``path`` that orbax or tensorstore's error names (their own text
+    is long and internal), or the checkpoint's array folder when it names none."""
+    found = re.findall(re.escape(os.path.abspath(path)) + r"[^\s'\"\]\),]*", str(err))
+    return max(found, key=len) if found else os.path.join(path, "arrays")

@@ -10,13 +10,22 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, NamedTuple
 
-import jax
-import jax.numpy as jnp
+import tyro
 
-from pn_jax import envs
-from pn_jax.noise import DQN_EXPLORATIONS, EXPLORATIONS
+from pn_jax import catalog
+from pn_jax.catalog import DQN_EXPLORATIONS, EXPLORATIONS
+
+if TYPE_CHECKING:  # (this module imports no JAX: a command line builds its parser from these configs)
+    import jax
+
+DerivedInt = Annotated[int | None, tyro.conf.arg(metavar="INT", help_behavior_hint="")]
+"""An int field left out (None) to be derived from the others; its help says from what."""
+DerivedBool = Annotated[bool | None, tyro.conf.arg(metavar="{True,False}", help_behavior_hint="")]
+Exploration = Literal["param", "gaussian", "ou", "param+gaussian", "none"]  # catalog.EXPLORATIONS
+DQNExploration = Literal["param", "egreedy"]  # catalog.DQN_EXPLORATIONS
+BraxBackend = Literal["positional", "generalized", "spring", "mjx"]  # catalog.BRAX_BACKENDS
 
 
 class HParams(NamedTuple):
@@ -61,6 +70,8 @@ class _Schedule:
 
     def hparams(self):
         """The dynamic hyper-parameters (:class:`HParams` or :class:`DQNHParams`) as float32 scalars."""
+        import jax.numpy as jnp
+
         kind = self._hparams_type()
         return kind(*(jnp.asarray(float(getattr(self, f)), jnp.float32) for f in kind._fields))
 
@@ -125,8 +136,8 @@ class DDPGConfig(_Schedule):
     env: str = "Pendulum-v1"
     """gymnax environment with continuous actions, brax/<name> (the brax extra), or your own as
     package.module:callable (the callable returns the env, or (env, env_params))."""
-    exploration: str = "param"
-    """one of param, gaussian, ou, param+gaussian, none."""
+    exploration: Exploration = "param"
+    """the exploration strategy: parameter noise, Gaussian or Ornstein–Uhlenbeck action noise, both, or none."""
     total_steps: int = 20_000
     """environment steps per seed (all parallel envs together)."""
     num_envs: int = 1
@@ -135,8 +146,8 @@ class DDPGConfig(_Schedule):
     """hidden layer widths of actor and critic."""
     layer_norm: bool = True
     """LayerNorm after each hidden layer of the actor (never perturbed)."""
-    obs_norm: bool | None = None
-    """normalise every network input by running observation statistics, clipped at ±5 (None: on for
+    obs_norm: DerivedBool = None
+    """normalise every network input by running observation statistics, clipped at ±5 (default: on for
     brax/<name>, off for gymnax envs)."""
     critic_layer_norm: bool = False
     """LayerNorm after each hidden layer of the critic (both TD3 twins), as in OpenAI baselines' DDPG."""
@@ -147,7 +158,7 @@ class DDPGConfig(_Schedule):
     """replay batch size for each update and for σ adaptation."""
     buffer_size: int = 100_000
     """replay capacity in transitions."""
-    learning_starts: int | None = None
+    learning_starts: DerivedInt = None
     """uniform random actions and no updates for this many steps (default: 1000; half the run when the
     run is at most 1000 steps)."""
     actor_lr: float = 1e-3
@@ -166,7 +177,7 @@ class DDPGConfig(_Schedule):
     """δ: desired action-space distance of the perturbed policy (normalised units)."""
     adapt_alpha: float = 1.01
     """σ ← σ/α above δ, σ·α below (1 keeps σ fixed)."""
-    adapt_every: int | None = None
+    adapt_every: DerivedInt = None
     """adapt σ every this many update rounds (a round: 1/updates_per_step vector steps, then its updates;
     default: 50, or the nearest count within 2× whose blocks divide total_steps)."""
     resample_every: int = 0
@@ -181,17 +192,17 @@ class DDPGConfig(_Schedule):
     """std of Gaussian / OU action noise (normalised units)."""
     ou_theta: float = 0.15
     """mean reversion of OU noise."""
-    eval_every: int | None = None
+    eval_every: DerivedInt = None
     """evaluate the unperturbed actor every this many steps (default: about 10 evaluations per run,
     at most 20: a divisor of total_steps that fits the σ-adaptation schedule)."""
-    eval_episodes: int | None = None
+    eval_episodes: DerivedInt = None
     """deterministic evaluation episodes per seed at each evaluation (default: 10; 5 for brax/<name>)."""
     coverage_steps: int = 0
     """histogram the states visited in the first this many env steps on the env's 2-D state plane (0: off)."""
     coverage_bins: int = 40
     """cells per axis of that coverage histogram."""
-    brax_backend: str = envs.brax_envs.DEFAULT_BACKEND
-    """physics pipeline of a brax/<name> env: positional, generalized, spring or mjx (gymnax envs ignore it)."""
+    brax_backend: BraxBackend = catalog.BRAX_DEFAULT_BACKEND
+    """physics pipeline of a brax/<name> env (gymnax envs ignore it)."""
 
     def _validate(self) -> None:
         validate(self)
@@ -260,8 +271,8 @@ class DQNConfig(_Schedule):
     """gymnax environment with discrete actions (DeepSea-<N>: the chain of length N with a fixed action map;
     DeepSeaRandom-<N>[-<K>]: a random map drawn from fold_in(jax.random.key(K), 0x6D6170)), or your own as
     package.module:callable (the callable returns the env, or (env, env_params))."""
-    exploration: str = "param"
-    """one of param, egreedy."""
+    exploration: DQNExploration = "param"
+    """the exploration strategy: parameter noise (with a small ε-greedy) or ε-greedy."""
     total_steps: int = 200_000
     """environment steps per seed (all parallel envs together)."""
     num_envs: int = 1
@@ -270,15 +281,15 @@ class DQNConfig(_Schedule):
     """hidden layer widths of the Q-network."""
     layer_norm: bool = True
     """LayerNorm after each hidden layer (never perturbed)."""
-    obs_norm: bool | None = None
-    """normalise every network input by running observation statistics, clipped at ±5 (None: off)."""
+    obs_norm: DerivedBool = None
+    """normalise every network input by running observation statistics, clipped at ±5 (default: off)."""
     double_dqn: bool = True
     """double-DQN targets: the online network picks the next action, the target network values it."""
     batch_size: int = 128
     """replay batch size for each update and for σ adaptation."""
     buffer_size: int = 50_000
     """replay capacity in transitions."""
-    learning_starts: int | None = None
+    learning_starts: DerivedInt = None
     """uniform random actions and no updates for this many steps (default: 5000; half the run when the
     run is at most 5000 steps)."""
     lr: float = 1e-4
@@ -293,7 +304,7 @@ class DQNConfig(_Schedule):
     """initial parameter-noise σ."""
     adapt_alpha: float = 1.01
     """σ ← σ/α when the KL distance exceeds δ, σ·α below (1 keeps σ fixed)."""
-    adapt_every: int | None = None
+    adapt_every: DerivedInt = None
     """adapt σ every this many update rounds (default: 20, or the nearest count within 2× whose blocks
     divide total_steps)."""
     resample_every: int = 0
@@ -304,16 +315,16 @@ class DQNConfig(_Schedule):
     """ε of the linear schedule at step 0 (ε-greedy acts with it; parameter noise sets δ from it)."""
     epsilon_end: float = 0.05
     """ε after epsilon_decay_steps."""
-    epsilon_decay_steps: int | None = None
+    epsilon_decay_steps: DerivedInt = None
     """env steps over which ε anneals linearly (default: a quarter of total_steps, 50000 of the default 200000)."""
     param_epsilon: float = 0.01
     """small ε-greedy kept alongside parameter noise."""
     updates_per_step: float = 0.25
     """learner updates per vector step: an integer k ≥ 1, or 1/U (one update every U vector steps)."""
-    eval_every: int | None = None
+    eval_every: DerivedInt = None
     """evaluate the greedy unperturbed Q-network every this many steps (default: about 10 evaluations
     per run, at most 20: a divisor of total_steps that fits the σ-adaptation schedule)."""
-    eval_episodes: int | None = None
+    eval_episodes: DerivedInt = None
     """greedy evaluation episodes per seed at each evaluation (default: 10)."""
     coverage_steps: int = 0
     """histogram the states visited in the first this many env steps on the env's 2-D state plane (0: off)."""
@@ -457,14 +468,14 @@ def _validate_env_name(config: DDPGConfig | DQNConfig, discrete: bool) -> None:
     (``make_train`` without ``env=``) refuses an unknown one.
     """
     _require(isinstance(config.env, str) and config.env != "", "env", f"must be a non-empty string, got {config.env!r}")
-    if envs.is_entry_point(config.env):
-        envs.entry_point(config.env)  # raises "env: cannot import …" / "has no attribute …"
-    elif envs.is_known(config.env) and envs.is_continuous(config.env) == discrete:
+    if catalog.is_entry_point(config.env):
+        catalog.entry_point(config.env)  # raises "env: cannot import …" / "has no attribute …"
+    elif catalog.has_continuous_actions(config.env) == discrete:
         other, needs = (
             ("DDPG or TD3 (--algo ddpg / td3)", "DQN needs") if discrete else ("DQN (--algo dqn)", "DDPG and TD3 need")
         )
         kind = "continuous" if discrete else "discrete"
-        valid = envs.DISCRETE_ENVS if discrete else envs.CONTINUOUS_ENVS
+        valid = catalog.DISCRETE_ENVS if discrete else catalog.CONTINUOUS_ENVS
         _require(False, "env", f"{config.env!r} has {kind} actions, for {other}; {needs} one of {', '.join(valid)}")
 
 
@@ -535,7 +546,7 @@ def default_eval_episodes(env: str) -> int:
 
     Ten evaluations of five brax episodes are 50k env steps, played side by side and without updates.
     """
-    return 5 if envs.brax_envs.is_brax(env) else 10
+    return 5 if catalog.is_brax(env) else 10
 
 
 def valid_eval_intervals(config) -> list[int]:
@@ -620,7 +631,7 @@ def default_obs_norm(env: str) -> bool:
     with the plappert2018 preset ends at an IQM of 2355 with it and 1772 without (4 paired seeds,
     p = 0.25); on Pendulum-v1 it moved the main job's final returns by +2 on average (8 paired seeds,
     p = 0.16)."""
-    return envs.brax_envs.is_brax(env)
+    return catalog.is_brax(env)
 
 
 EPSILON_DECAY_SHARE = 4
@@ -646,12 +657,14 @@ def _is_int(value) -> bool:
 def validate(config: DDPGConfig) -> None:
     """Raises ``ValueError`` naming the first invalid field and what it accepts."""
     _require(
-        config.brax_backend in envs.brax_envs.BACKENDS,
+        config.brax_backend in catalog.BRAX_BACKENDS,
         "brax_backend",
-        f"unknown physics pipeline {config.brax_backend!r}; choose one of {', '.join(envs.brax_envs.BACKENDS)}",
+        f"unknown physics pipeline {config.brax_backend!r}; choose one of {', '.join(catalog.BRAX_BACKENDS)}",
     )
-    if envs.brax_envs.is_brax(config.env):  # every brax environment has continuous actions
-        problem = envs.brax_envs.problem(config.env, config.brax_backend)
+    if catalog.is_brax(config.env):  # every brax environment has continuous actions
+        from pn_jax.envs import brax_envs  # (imports JAX, and brax when installed)
+
+        problem = brax_envs.problem(config.env, config.brax_backend)
         _require(problem is None, "env", str(problem))
     else:
         _validate_env_name(config, discrete=False)

@@ -40,10 +40,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pn_jax.catalog import DQN_EXPLORATIONS, EXPLORATIONS
+
 Params = Any
 ApplyFn = Callable[[Params, jax.Array], jax.Array]
 
-EXPLORATIONS: tuple[str, ...] = ("param", "gaussian", "ou", "param+gaussian", "none")
 
 _PARAM_HPARAMS = ("sigma_init", "target_distance", "adapt_alpha", "resample_every", "sigma_spread")
 STRATEGY_HPARAMS: dict[str, tuple[str, ...]] = {
@@ -600,7 +601,6 @@ def param_plus_gaussian(param: Exploration, std: jax.Array | float) -> Explorati
 # Discrete actions (DQN)
 # --------------------------------------------------------------------------------------------
 
-DQN_EXPLORATIONS: tuple[str, ...] = ("param", "egreedy")
 
 DQN_STRATEGY_HPARAMS: dict[str, tuple[str, ...]] = {
     "param": (

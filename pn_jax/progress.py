@@ -22,16 +22,16 @@ class EvalProgress:
         self.step = 0  # the latest env step every seed has reported (counted even when disabled)
         self._reports: dict[int, list[float]] = {}
         self._lock = threading.Lock()
-        self._bar = tqdm(
-            total=total_steps, desc=f"{desc} (per seed)", unit=" steps", disable=disable, dynamic_ncols=True
-        )
+        self._options = dict(total=total_steps, desc=f"{desc} (per seed)", unit=" steps", disable=disable)
+        self._bar: tqdm | None = None  # shown from :meth:`start` on: an error while compiling gets a line of its own
 
     def start(self, initial_step: int = 0) -> None:
-        """Restarts the bar's clock at ``initial_step`` (call after compiling, so the rate shows
-        training only; a resumed run starts where its checkpoint left off)."""
-        self._bar.reset(total=self._bar.total)
-        self._bar.initial = self._bar.n = self.step = initial_step
-        self._bar.refresh()
+        """Shows the bar from ``initial_step`` on (call after compiling, so its rate is training
+        only; a resumed run starts where its checkpoint left off)."""
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = tqdm(initial=initial_step, dynamic_ncols=True, **self._options)
+        self.step = initial_step
 
     def __call__(self, env_step, eval_return) -> None:
         step, value = int(np.asarray(env_step)), float(np.asarray(eval_return))
@@ -39,10 +39,13 @@ class EvalProgress:
             reports = self._reports.setdefault(step, [])
             reports.append(value)
             if len(reports) == self.num_seeds:
+                if self._bar is None:
+                    self.start()
                 self.step = max(self.step, step)
                 self._bar.update(step - self._bar.n)
                 self._bar.set_postfix_str(f"eval return (mean over seeds) {np.mean(reports):.1f}")
                 del self._reports[step]
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from conftest import run_script
@@ -115,10 +117,37 @@ def test_help_is_plain_text_and_default_folders_name_algorithm_and_env(capsys):
         assert exit_info.value.code == 0
         text = capsys.readouterr().out
         assert "--overwrite" in text and "``" not in text and ":class:" not in text
+        assert "--algo {ddpg,td3,dqn}" in text and "--preset {plappert2018,fujimoto2018}" in text
+        assert "{param,gaussian,ou,param+gaussian,none}" in text or "{param,egreedy}" in text
+        assert "(default: None)" not in text and "{None}" not in text  # derived fields say their default once
     assert train.default_out(DQNConfig()) == os.path.join("runs", "dqn-cartpole-v1")
     assert train.default_out(TD3Config(env="brax/hopper", total_steps=100_000)) == os.path.join(
         "runs", "td3-brax-hopper"
     )
+
+
+def test_help_and_a_bad_flag_answer_without_importing_jax():
+    """``pn-train --help`` and a mistyped flag answer in well under a second: building the parser
+    imports neither JAX nor gymnax, flax or brax (they load only when a run starts)."""
+    probe = (
+        "import sys; from pn_jax.cli import pn_train; sys.argv = ['pn-train', *sys.argv[1:]]\n"
+        "try: pn_train()\n"
+        "except SystemExit as e: print(e.code, sorted({'jax', 'gymnax', 'flax', 'brax'} & set(sys.modules)))"
+    )
+    for argv, code in ((["--help"], "0"), (["--sigma-int", "1"], "2"), (["--algo", "dqn", "--help"], "0")):
+        done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True)
+        assert done.stdout.splitlines()[-1] == f"{code} []", (argv, done.stdout[-300:], done.stderr[-300:])
+    assert done.stderr == "" and "did you mean" not in done.stdout
+
+
+def test_help_text_paragraphs_are_joined_and_errors_are_one_line():
+    from pn_jax.cli.common import join_lines, one_line_error
+
+    assert join_lines("one\n    two (three)\n    --flag x\n\n- item\n  more\n- next") == (
+        "one two (three) --flag x\n\n- item more\n- next"
+    )
+    plain = " Invalid choice \n ----- \n  invalid choice 'x' for argument '--a'.  \n  -----\n  For full helptext \n"
+    assert one_line_error(plain) == "invalid choice 'x' for argument '--a'."
 
 
 def _main_of(command: str, out: str):
@@ -129,7 +158,9 @@ def _main_of(command: str, out: str):
     from pn_jax.cli import ablate, bench, locomotion, train
 
     if command == "train":
-        return lambda: train.cli([*flags_of(TINY), "--out", out]), (train.runner, "run")
+        from pn_jax import runner
+
+        return lambda: train.cli([*flags_of(TINY), "--out", out]), (runner, "run")
     if command == "ablate":
         args = ablate.Ablation(**{**TINY, "exploration": ("param",), "num_seeds": 1, "out": out})
         return lambda: ablate.main(args), (ablate, "run_exploration")
@@ -210,12 +241,13 @@ def test_outputs_that_fail_to_write_leave_the_results_in_a_file_named_by_the_err
 def test_a_trained_run_whose_outputs_cannot_be_written_is_not_lost(tmp_path, capsys, monkeypatch):
     from conftest import TINY, flags_of
 
+    from pn_jax import results
     from pn_jax.cli import train
 
     def broken_figure(record, out):
         raise RuntimeError("the figure could not be drawn")
 
-    monkeypatch.setattr(train, "save_run", broken_figure)
+    monkeypatch.setattr(results, "save_run", broken_figure)
     with pytest.raises(SystemExit) as exit_info:
         train.cli([*flags_of(TINY), "--num-seeds", "2", "--progress", "False", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err

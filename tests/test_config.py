@@ -270,3 +270,27 @@ def test_command_line_derives_the_epsilon_schedule_from_the_steps_given():
     parse = train._parser(train.ALGOS[algo]().cli_defaults())
     config, _ = tyro.cli(parse, args=args, config=(tyro.conf.OmitArgPrefixes, tyro.conf.FlagConversionOff))
     assert config.epsilon_decay_steps == 5_000
+
+
+def test_the_catalog_names_what_gymnax_and_the_learners_accept():
+    """Configs check names against :mod:`pn_jax.catalog` (no JAX import): its tables must agree with
+    gymnax's own registry and action spaces, and the CLI's choices with the strategies."""
+    import typing
+
+    import gymnax
+    from gymnax.environments import spaces
+
+    from pn_jax import catalog, config, envs, noise
+
+    listed = (*catalog.GYMNAX_CONTINUOUS, *catalog.GYMNAX_DISCRETE)
+    assert sorted(listed) == sorted(gymnax.registered_envs)
+    for name in gymnax.registered_envs:
+        if name == "MNISTBandit-bsuite":  # (downloads MNIST to build)
+            continue
+        env, params = gymnax.make(name)
+        assert catalog.has_continuous_actions(name) == isinstance(env.action_space(params), spaces.Box), name
+    assert all(catalog.has_continuous_actions(name) for name in envs.SPARSE_ENVS)
+    assert catalog.has_continuous_actions("DeepSea-8") is False and catalog.has_continuous_actions("MyTask") is None
+    assert typing.get_args(config.Exploration) == noise.EXPLORATIONS
+    assert typing.get_args(config.DQNExploration) == noise.DQN_EXPLORATIONS
+    assert typing.get_args(config.BraxBackend) == envs.brax_envs.BACKENDS

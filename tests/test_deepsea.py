@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pn_jax import envs, make_train
+from pn_jax import catalog, envs, make_train
 from pn_jax.train import run_episodes
 
 
@@ -46,7 +46,7 @@ def test_fixed_map_goes_right_with_action_one_in_every_cell():
     ],
 )
 def test_deep_sea_names(name, parsed):
-    assert envs._deep_sea(name) == parsed
+    assert catalog.deep_sea(name) == parsed
     assert envs.is_known(name) == (parsed[0] > 0)
 
 

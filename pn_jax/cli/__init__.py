@@ -63,9 +63,10 @@ def start_distributed(argv: list[str]) -> bool:
         _fail(f"join_timeout: must be a positive number of seconds, got {timeout!r}")
     if coordinator is not None and not 0 <= numbers["--process-id"] < max(numbers["--num-processes"], 1):
         _fail(f"process_id: must be in [0, num_processes), got {numbers['--process-id']}")
+    import jax  # (first: importing it takes seconds, which the wait below should not count)
+
     if coordinator is not None and numbers["--process-id"] > 0:
         _wait_for_coordinator(coordinator, int(timeout))
-    import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
@@ -143,16 +144,22 @@ def use_cpu_cores(count: int | None = None) -> bool:
     seeds leaves the other cores idle; sharding it over one device per core uses them all. This
     must run before JAX initialises its backends, and does nothing if the device count was already
     chosen (``JAX_NUM_CPU_DEVICES``, or ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS``).
-    Accelerators are unaffected: ``jax.devices()`` still lists the GPU or TPU when there is one.
+    Before JAX is imported it only sets ``JAX_NUM_CPU_DEVICES`` (importing JAX costs seconds, which
+    ``--help`` and a bad flag should not wait for). Accelerators are unaffected: ``jax.devices()``
+    still lists the GPU or TPU when there is one.
 
     Returns:
       True if this call set the count.
     """
-    import jax
-
-    if jax.config.jax_num_cpu_devices >= 0 or "--xla_force_host_platform_device_count" in os.environ.get(
+    if "JAX_NUM_CPU_DEVICES" in os.environ or "--xla_force_host_platform_device_count" in os.environ.get(
         "XLA_FLAGS", ""
     ):
+        return False
+    jax = sys.modules.get("jax")
+    if jax is None:
+        os.environ["JAX_NUM_CPU_DEVICES"] = str(count or os.cpu_count() or 1)
+        return True
+    if jax.config.jax_num_cpu_devices >= 0:
         return False
     try:
         jax.config.update("jax_num_cpu_devices", count or os.cpu_count() or 1)
@@ -169,9 +176,6 @@ def _command(module: str, distributed: bool = False, cache: str | None = None) -
             print("interrupted", file=sys.stderr)
             raise SystemExit(130) from None
         use_cpu_cores()
-        # The cache's folder is fixed by JAX's first compile, which parsing the flags already does.
-        import jax
-
         from pn_jax.cli.common import default_cache_dir, find_user_modules, interrupts_exit, use_compilation_cache
 
         find_user_modules()  # before anything builds a config that names --env my_module:make_env (also on --resume)
@@ -180,8 +184,8 @@ def _command(module: str, distributed: bool = False, cache: str | None = None) -
             use_compilation_cache(_flag(sys.argv[1:], "--compilation-cache") or cache or default_cache_dir())
             try:
                 importlib.import_module(f"pn_jax.cli.{module}").cli()
-            except jax.errors.JaxRuntimeError as err:  # e.g. a collective whose peer process died
-                if not joined or jax.process_count() == 1:
+            except Exception as err:  # e.g. a collective whose peer process died
+                if not joined or type(err).__name__ != "JaxRuntimeError" or sys.modules["jax"].process_count() == 1:
                     raise
                 _stop_at_once(err)
 

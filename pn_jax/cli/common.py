@@ -8,21 +8,22 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import typing
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-import jax
-import numpy as np
 import tyro
 
-from pn_jax import parallel
+if TYPE_CHECKING:
+    import jax
 
 T = TypeVar("T")
 
@@ -67,14 +68,20 @@ before the program starts (sweep CLIs add them to their flags)."""
 
 def use_compilation_cache(path: str) -> None:
     """Turns JAX's persistent compilation cache on in ``path`` (at most 4 GiB, least recently used
-    entries dropped first), or off for ``off`` / ``none`` / an empty string."""
-    if path.strip().lower() in ("", "off", "none"):
-        jax.config.update("jax_enable_compilation_cache", False)
-        return
-    jax.config.update("jax_enable_compilation_cache", True)
-    jax.config.update("jax_compilation_cache_dir", os.path.abspath(os.path.expanduser(path)))
-    if "JAX_COMPILATION_CACHE_MAX_SIZE" not in os.environ:
-        jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
+    entries dropped first), or off for ``off`` / ``none`` / an empty string. Before JAX is imported
+    this sets the environment variables JAX reads when it is (``JAX_COMPILATION_CACHE_DIR``, …)."""
+    off = path.strip().lower() in ("", "off", "none")
+    settings = {"jax_enable_compilation_cache": not off}
+    if not off:
+        settings["jax_compilation_cache_dir"] = os.path.abspath(os.path.expanduser(path))
+        if "JAX_COMPILATION_CACHE_MAX_SIZE" not in os.environ:
+            settings["jax_compilation_cache_max_size"] = CACHE_MAX_BYTES
+    jax = sys.modules.get("jax")
+    for name, value in settings.items():
+        if jax is not None:
+            jax.config.update(name, value)
+        else:
+            os.environ[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def compile_note(env: str, what: str = "the training program") -> str:
@@ -83,6 +90,8 @@ def compile_note(env: str, what: str = "the training program") -> str:
     The ranges are those measured on a 2-core CPU (compile times there: 10–60 s for gymnax tasks,
     1–3 minutes for brax's physics, which is a large XLA program); a GPU compiles in similar time.
     """
+    import jax
+
     from pn_jax.envs.brax_envs import is_brax  # (here: importing pn_jax.envs imports gymnax, which starts JAX)
 
     duration = "1–3 minutes: brax's physics is a large program" if is_brax(env) else "10–60 s"
@@ -166,20 +175,75 @@ def parse(target: Any, argv: list[str] | None, classes: tuple[type, ...], descri
     kwargs.setdefault("prog", program_name())
     args = bool_args(argv, *classes)
     description = f"{plain(description)}\n\n{BOOL_HELP}"
-    quiet = jax.distributed.is_initialized() and jax.process_index() != 0  # process 0 prints help and errors
+    quiet = bool(process_index())  # process 0 prints help and errors
     panel = io.StringIO()  # tyro's boxed error message, rewritten as one line below
     helping = any(arg in ("-h", "--help") for arg in args)
+    shown = io.StringIO()  # the help, its paragraphs wrapped below
     try:
-        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
-            with contextlib.redirect_stderr(panel), _wide_console(not helping):
+        with contextlib.redirect_stdout(shown):
+            with contextlib.redirect_stderr(panel), _wide_console(not helping), _tyro_paragraphs():
                 parsed = guarded(lambda: tyro.cli(target, args=args, config=config, description=description, **kwargs))
     except SystemExit as exit_:
+        if not quiet:
+            sys.stdout.write(wrap_help(shown.getvalue()))
         if exit_.code in (0, None) or not panel.getvalue().strip():
             sys.stderr.write(panel.getvalue())
             raise
         fail(one_line_error(panel.getvalue()), code=2)
+    if not quiet:
+        sys.stdout.write(shown.getvalue())
     sys.stderr.write(panel.getvalue())  # warnings and prints while the config was built (e.g. a user's env module)
     return parsed
+
+
+def join_lines(text: str) -> str:
+    """tyro's line joining of help text, fixed for docstrings: a line continues the one before when it
+    starts (after its indentation) with a letter, a digit, ``--flag``, a bracket or a quote; a blank
+    line, a list item (``- ``) or anything else (e.g. a rule) starts a new line, as in tyro."""
+    out: list[str] = []
+    for raw in text.split("\n"):
+        line = raw.strip()
+        continues = line[:1].isalnum() or line.startswith(("--", "(", "[", "{", "'", '"', "`"))
+        if not line:
+            out.extend([""] if out and out[-1] else [])
+        elif out and out[-1] and continues and set(line) != {"-"}:
+            out[-1] += " " + line
+        else:
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+@contextlib.contextmanager
+def _tyro_paragraphs():
+    """tyro joins a docstring's lines only where the next one starts with a letter, so an attribute
+    docstring's indented second line, or a line that starts with ``--flag``, breaks the help text
+    mid-sentence: its line joining is :func:`join_lines` while the flags are parsed."""
+    import tyro._strings as strings
+
+    original = strings.remove_single_line_breaks
+    strings.remove_single_line_breaks = join_lines
+    try:
+        yield
+    finally:
+        strings.remove_single_line_breaks = original
+
+
+def wrap_help(text: str) -> str:
+    """tyro's ``--help`` with its description (everything up to the :data:`BOOL_HELP` line that ends
+    it) wrapped to the terminal's width, as tyro wraps the option panels below it: tyro prints each
+    paragraph as one line. A line that starts with spaces or ``- `` keeps that indent on its
+    continuation lines; runs of blank lines become one."""
+    head, marker, panels = text.partition(BOOL_HELP)
+    if not marker:
+        return text
+    width = shutil.get_terminal_size().columns
+    lines = []
+    for line in (head + marker).split("\n"):
+        if not line.strip() and lines and not lines[-1].strip():
+            continue
+        indent = len(line) - len(line.lstrip(" ")) + (2 if line.lstrip(" ").startswith("- ") else 0)
+        lines.append(textwrap.fill(line, width, subsequent_indent=" " * indent, break_on_hyphens=False) or line)
+    return "\n".join(lines) + panels
 
 
 @contextlib.contextmanager
@@ -200,18 +264,20 @@ def _wide_console(wide: bool):
 def one_line_error(panel: str) -> str:
     """tyro's boxed error as one line: the message, and the flags it suggests as "did you mean".
 
-    The panel's sections are split by rules; the first holds the message, a "Perhaps you meant" one
-    the suggested flags, and the help-text sections are dropped (``--help`` shows them).
+    The panel's sections are split by rules (boxed on a terminal, plain otherwise); the first holds
+    the message, a "Perhaps you meant" one the suggested flags, and the help-text sections are
+    dropped (``--help`` shows them).
     """
     sections: list[list[str]] = [[]]
     for raw in panel.splitlines()[1:]:  # the first line is the box's top edge with its title
         line = raw.replace("│", "").strip()
-        if not line or set(line) <= set("─━╰╯"):
+        if not line or set(line) <= set("─━╰╯-"):
             if line and "╰" not in line:
                 sections.append([])
             continue
         sections[-1].append(line)
-    message = " ".join(sections[0])
+    sections = [section for section in sections if section]  # (without a box, a rule follows the title)
+    message = " ".join(sections[0]) if sections else "could not parse the flags"
     message = re.sub(r"^Error parsing config: ", "", message)
     message = re.sub(r"^Error parsing (--[\w-]+): ", r"\1: ", message)
     message = message[0].lower() + message[1:] if message.startswith("Unrecognized") else message
@@ -232,12 +298,22 @@ def fail(message: str, code: int = 2, every_process: bool = False) -> None:
     run only process 0 prints, since every process gets the same flags and meets the same error;
     ``every_process`` is for errors that depend on the process's own machine (e.g. its files), which
     each process prints as ``error (process I): message``."""
-    if not jax.distributed.is_initialized():
+    index = process_index()
+    if index is None:
         print(f"error: {message}", file=sys.stderr)
-    elif jax.process_index() == 0 or every_process:
-        where = f" (process {jax.process_index()})" if every_process else ""
+    elif index == 0 or every_process:
+        where = f" (process {index})" if every_process else ""
         print(f"error{where}: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def process_index() -> int | None:
+    """This process's index in a multi-process run, None when it is the only one. Asks JAX only if it
+    was imported (joining a run imports it), so parsing flags and failing on them start no backend."""
+    jax = sys.modules.get("jax")
+    if jax is None or not jax.distributed.is_initialized():
+        return None
+    return jax.process_index()
 
 
 def check_output_folder(out: str, flag: str = "out") -> None:
@@ -318,6 +394,8 @@ def write_or_rescue(write: Callable[[], T], results: Any, out: str) -> T:
 def rescue(results: Any, out: str) -> str | None:
     """Writes ``results`` to ``<out>-unsaved-<time>.json`` beside ``out``, or in the system's temporary
     folder; returns the file written (None if neither place took it)."""
+    import numpy as np
+
     name = f"{os.path.basename(os.path.abspath(out))}-unsaved-{time.strftime('%Y%m%d-%H%M%S')}.json"
     for folder in (os.path.dirname(os.path.abspath(out)), tempfile.gettempdir()):
         path = os.path.join(folder, name)
@@ -358,7 +436,7 @@ def exit_interrupted() -> NoReturn:
             line = _interrupt_note[0]()
         except Exception as err:  # the note is a courtesy: never a traceback instead of the exit
             line = f"interrupted ({_first_line(err)})"
-        if not jax.distributed.is_initialized() or jax.process_index() == 0:
+        if not process_index():
             print(("\n" if sys.stderr.isatty() or _bar_shown() else "") + line, file=sys.stderr)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -408,6 +486,9 @@ def require_distributed_start(run: Any) -> None:
     """Refuses multi-process flags that were parsed but not acted on (joining happens in the
     ``pn-train`` / ``pn-ablate`` entry points, before anything starts JAX's backends), and processes
     that joined with different ``--num-processes`` (JAX reads only process 0's)."""
+    import jax
+    import numpy as np
+
     if (run.coordinator is not None or run.distributed) and not jax.distributed.is_initialized():
         fail(
             "coordinator: the multi-process flags take effect only through the pn-train / pn-ablate commands "
@@ -426,12 +507,17 @@ def require_distributed_start(run: Any) -> None:
 
 def is_writer() -> bool:
     """Whether this process writes outputs: process 0 of a multi-process run (or the only one)."""
+    import jax
+
     return jax.process_index() == 0
 
 
 def on_writer(action: Callable[[], T]) -> T | None:
     """Runs ``action`` on process 0 only; when it exits with an error there (:func:`fail`), every
     process exits with the same code and only process 0 prints the message."""
+    import jax
+    import numpy as np
+
     if jax.process_count() == 1:
         return action()
     from jax.experimental import multihost_utils
@@ -478,7 +564,7 @@ def compile_sharded(config, args: tuple, mesh, progress_fn=None, build=None) -> 
     """
     import time
 
-    from pn_jax import make_train
+    from pn_jax import make_train, parallel
 
     padded = parallel.prepare(args, mesh)
     program = parallel.sharded_vmap((build or make_train)(config, progress_fn=progress_fn), mesh)
@@ -496,6 +582,9 @@ def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str, bui
     """
     import time
 
+    import jax
+
+    from pn_jax import parallel
     from pn_jax.progress import EvalProgress
 
     batch = jax.tree.leaves(args)[0].shape[0]
@@ -514,6 +603,8 @@ def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str, bui
 
 def run_record(config, metrics, seeds: list[int], mesh, compile_seconds: float, run_seconds: float) -> dict:
     """The ``metrics.json`` record of ``metrics`` (leading axis: seeds) trained on ``mesh``."""
+    import jax
+
     from pn_jax.results import metrics_dict
 
     return metrics_dict(
@@ -529,12 +620,18 @@ def run_record(config, metrics, seeds: list[int], mesh, compile_seconds: float, 
 
 def seed_keys(seeds: list[int]) -> jax.Array:
     """One PRNG key per seed: ``jax.random.key(seed)``, stacked ``[S]``."""
+    import jax
+
     return jax.vmap(jax.random.key)(jax.numpy.asarray(seeds, dtype=jax.numpy.uint32))
 
 
 def device_name(count: int | None = None) -> str:
     """e.g. ``"cpu: 2 cores (AMD EPYC, family 26 model 2)"`` or ``"gpu: NVIDIA H100 80GB HBM3 x1"``
     (``count`` devices used); a CPU is named by :func:`pn_jax.parallel.device_kind`."""
+    import jax
+
+    from pn_jax import parallel
+
     devices = jax.devices()[:count] if count else jax.devices()
     kind = parallel.device_kind(devices[0])
     if devices[0].platform == "cpu":

@@ -1,15 +1,13 @@
 """Train DDPG (or TD3, or DQN) with parameter-space or action-space noise for many seeds in one jitted program.
 
 Example: python scripts/train.py --env Pendulum-v1 --exploration param --num-seeds 8 --total-steps 20000
---out runs/pendulum. Writes metrics.json, metrics.csv and returns.png into --out.
-DQN: python scripts/train.py --algo dqn --env CartPole-v1 --exploration param --out runs/cartpole.
-TD3 on brax (pip install -e ".[brax]"): python scripts/train.py --algo td3 --env brax/halfcheetah --out runs/cheetah.
-Presets: --preset plappert2018 (OpenAI baselines' DDPG schedule of Plappert et al. 2018) or fujimoto2018
-(TD3 as its reference code runs it) sets every learner flag at once, and any flag given overrides its value,
-e.g. python scripts/train.py --preset plappert2018 --env brax/halfcheetah --total-steps 300000 (brax: pip install
--e ".[brax]").
-Checkpoints: add --checkpoint-every 5000 to keep OUT/checkpoints; after a crash or pre-emption,
-python scripts/train.py --resume OUT continues with exactly the numbers of an uninterrupted run.
+--out runs/pendulum writes metrics.json, metrics.csv and returns.png into runs/pendulum.
+
+- DQN: python scripts/train.py --algo dqn --env CartPole-v1 --exploration param --out runs/cartpole
+- TD3 on brax (pip install -e ".[brax]"): python scripts/train.py --algo td3 --env brax/halfcheetah
+- Your own environment: --env my_package.my_module:make_env (the callable returns the env, or env and params)
+- Checkpoints: --checkpoint-every 5000 keeps OUT/checkpoints; after a crash or pre-emption,
+  python scripts/train.py --resume OUT continues with exactly the numbers of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -22,14 +20,11 @@ import shlex
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
-import jax
 import tyro
-from tqdm.auto import tqdm
 
 import pn_jax
-from pn_jax import DDPGConfig, DQNConfig, checkpoint, parallel, runner
 from pn_jax.cli.common import (
     CACHE_HELP,
     check_output_folder,
@@ -51,21 +46,28 @@ from pn_jax.cli.common import (
     use_compilation_cache,
     write_or_rescue,
 )
-from pn_jax.config import CONFIGS, PRESETS, fit_checkpoint_every, preset
-from pn_jax.progress import EvalProgress
-from pn_jax.results import CHECKPOINT_DIR, RUN_FILES, save_run, summarize
-from pn_jax.train import build_env
+from pn_jax.config import CONFIGS, PRESETS, DDPGConfig, DQNConfig, fit_checkpoint_every, preset
+
+AlgoName = Literal[tuple(CONFIGS)]
+PresetName = Annotated[
+    Literal[tuple(PRESETS)] | None, tyro.conf.arg(metavar="{" + ",".join(PRESETS) + "}", help_behavior_hint="")
+]
+OptionalDir = Annotated[str | None, tyro.conf.arg(metavar="DIR", help_behavior_hint="")]
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
     """Run-level flags (the others are fields of the learner's config: DDPGConfig, TD3Config or DQNConfig)."""
 
+    algo: AlgoName = "ddpg"
+    """the learner; the config flags above are its own (--algo dqn --help lists DQN's)."""
+    preset: PresetName = None
+    """start every learner flag at a named setting (described above); flags given override it."""
     num_seeds: int = 8
     """seeds trained together in one jit(vmap(train)); seed k uses jax.random.key(seed + k)."""
     seed: int = 0
     """first seed."""
-    out: str | None = None
+    out: OptionalDir = None
     """output folder for metrics.json, metrics.csv, returns.png and checkpoints/ (an existing run there is
     refused; default: runs/ALGO-ENV, e.g. runs/ddpg-pendulum-v1)."""
     progress: bool = True
@@ -75,13 +77,13 @@ class Run:
     checkpoint_every: int = 0
     """env steps between checkpoints in OUT/checkpoints, a multiple of eval_every (0: none; the last two are kept;
     an eval_every left out is chosen to divide it)."""
-    resume: str | None = None
+    resume: OptionalDir = None
     """continue the run in this folder from its latest checkpoint, with its config and seeds (a finished run
     is left as it is)."""
     overwrite: bool = False
     """replace the outputs and checkpoints of a run already in --out instead of refusing."""
     compilation_cache: Annotated[str, tyro.conf.arg(help=CACHE_HELP)] = default_cache_dir()
-    coordinator: str | None = None
+    coordinator: Annotated[str | None, tyro.conf.arg(metavar="HOST:PORT", help_behavior_hint="")] = None
     """HOST:PORT of process 0, to train one run over several processes (with --num-processes and
     --process-id; every process gets the same other flags, and only process 0 writes)."""
     num_processes: int = 1
@@ -101,6 +103,13 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
     Resuming a finished run (its last checkpoint at total_steps, its outputs written) trains and
     writes nothing, and returns its metrics.json record.
     """
+    import jax
+
+    from pn_jax import parallel, runner
+    from pn_jax.progress import EvalProgress
+    from pn_jax.results import CHECKPOINT_DIR, save_run, summarize
+    from pn_jax.train import build_env
+
     if run.num_seeds <= 0:
         fail(f"num_seeds: must be a positive integer, got {run.num_seeds}")
     require_distributed_start(run)
@@ -191,6 +200,9 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
 def _finished(config: DDPGConfig | DQNConfig, out: str) -> dict | None:
     """The metrics.json record of the run in ``out`` if it is finished: its latest checkpoint is at
     total_steps and all its outputs were written (None otherwise, e.g. when writing them failed)."""
+    from pn_jax import checkpoint
+    from pn_jax.results import CHECKPOINT_DIR, RUN_FILES
+
     written = all(os.path.isfile(os.path.join(out, name)) for name in RUN_FILES)
     if not written or checkpoint.steps(os.path.join(out, CHECKPOINT_DIR))[-1:] != [config.total_steps]:
         return None
@@ -204,6 +216,11 @@ def _finished(config: DDPGConfig | DQNConfig, out: str) -> dict | None:
 def interrupted_note(config: DDPGConfig | DQNConfig, run: Run, step: int) -> str:
     """The line a Ctrl-C prints: where the run stopped (``step``: the last evaluation passed) and,
     with checkpoints, how to resume it."""
+    import jax
+
+    from pn_jax import checkpoint
+    from pn_jax.results import CHECKPOINT_DIR
+
     steps = checkpoint.steps(os.path.join(run.out, CHECKPOINT_DIR)) if run.checkpoint_every else []
     where = f"interrupted at env step {max([step, *steps])} of {config.total_steps}"
     if not run.checkpoint_every:
@@ -220,6 +237,10 @@ def interrupted_note(config: DDPGConfig | DQNConfig, run: Run, step: int) -> str
 def _warning_line(show: Callable, message, category, filename, lineno, file=None, line=None) -> None:
     """Shows a :class:`checkpoint.ResumeWarning` as one ``warning: ...`` line on stderr, from process 0;
     ``show`` shows any other warning (e.g. JAX's) as before."""
+    from tqdm.auto import tqdm
+
+    from pn_jax import checkpoint
+
     if not issubclass(category, checkpoint.ResumeWarning):
         show(message, category, filename, lineno, file, line)
     elif is_writer():  # (tqdm.write: on a line of its own, above a progress bar)
@@ -228,6 +249,8 @@ def _warning_line(show: Callable, message, category, filename, lineno, file=None
 
 def _resumable(train):
     """Runs ``train``, turning a checkpoint problem (missing, corrupt, another run's) into an error exit."""
+    from pn_jax import checkpoint
+
     try:
         return train()
     except checkpoint.CheckpointError as err:
@@ -237,6 +260,8 @@ def _resumable(train):
 def _resumed(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None) -> tuple:
     """The config, run flags and seeds of the run in ``run.resume``, checked against the flags given
     (``config`` was parsed with the saved config as its defaults, so any difference was asked for)."""
+    import jax
+
     if run.overwrite:
         fail("overwrite: cannot be combined with --resume (resuming keeps the run)")
     saved = saved if saved is not None else guarded(lambda: _read_saved(run.resume))
@@ -265,6 +290,9 @@ def _resumed(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None) -> tu
 
 def _read_saved(out: str) -> dict:
     """The run description stored with the latest checkpoint in ``out``."""
+    from pn_jax import checkpoint
+    from pn_jax.results import CHECKPOINT_DIR
+
     try:
         return checkpoint.read_meta(os.path.join(out, CHECKPOINT_DIR))
     except checkpoint.CheckpointError as err:
@@ -300,10 +328,9 @@ ALGOS = CONFIGS  # the config class of each --algo name
 
 def preset_help() -> str:
     """The presets, what each sets and what differs from its source, for ``--help``."""
-    names = ",".join(PRESETS)
-    lines = [f"--preset {{{names}}} starts every learner flag at a named setting (flags given override it):"]
+    lines = ["Presets (--preset NAME starts every learner flag at a named setting; flags given override it):"]
     for name, chosen in PRESETS.items():
-        lines.append(f"  {name} ({chosen.algo}): {chosen.summary}. Differs: {chosen.differs}.")
+        lines.append(f"- {name} ({chosen.algo}): {chosen.summary}. Differs: {chosen.differs}.")
     return "\n".join(lines)
 
 
@@ -369,12 +396,15 @@ def cli(argv: list[str] | None = None) -> None:
     defaults = guarded(lambda: config_from_saved(saved, resume)) if saved else defaults_for(algo, preset_name)
     algo = defaults.algo
     chosen = f" with the {preset_name} preset's defaults" if preset_name else ""
-    description = (
-        f"{__doc__}\n--algo {{ddpg,td3,dqn}} picks the learner (default ddpg); these are the {algo} flags{chosen}.\n"
-        f"{preset_help()}"
-    )
+    description = f"{__doc__}\nThese are the {algo} flags{chosen}.\n\n{preset_help()}"
     prog = program_name() + ("" if algo == "ddpg" else f" --algo {algo}")
+    shown = dataclasses.replace(DEFAULT_RUN, algo=algo, preset=preset_name)  # (already taken out of args)
     config, run = parse(
-        _parser(defaults), args, (type(defaults), Run), description, config=(tyro.conf.OmitArgPrefixes,), prog=prog
+        _parser(defaults, shown),
+        args,
+        (type(defaults), Run),
+        description,
+        config=(tyro.conf.OmitArgPrefixes,),
+        prog=prog,
     )
     main(config, run, saved)

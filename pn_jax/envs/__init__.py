@@ -12,9 +12,7 @@ bootstrap through a time limit (truncation) but never through a terminal state.
 
 from __future__ import annotations
 
-import importlib
 import math
-import re
 import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -27,6 +25,7 @@ import numpy as np
 from gymnax.environments import environment, spaces
 from gymnax.environments.bsuite.deep_sea import DeepSea
 
+from pn_jax.catalog import CONTINUOUS_ENVS, DISCRETE_ENVS, deep_sea, entry_point, first_line, is_entry_point
 from pn_jax.envs import brax_envs
 from pn_jax.envs.sparse import (
     SPARSE_ENVS,
@@ -111,32 +110,6 @@ PLANES: dict[str, Plane] = {
 }
 """State planes for coverage histograms, per environment."""
 
-CONTINUOUS_ENVS: tuple[str, ...] = (
-    "Pendulum-v1",
-    "MountainCarContinuous-v0",
-    *SPARSE_ENVS,
-    "Reacher-misc",
-    "Swimmer-misc",
-    "PointRobot-misc",
-    "brax/<name>",
-)
-"""Environments with a ``Box`` action space that DDPG-style learners can drive (brax: with the extra)."""
-
-DISCRETE_ENVS: tuple[str, ...] = (
-    "CartPole-v1",
-    "Acrobot-v1",
-    "MountainCar-v0",
-    "DeepSea-<N>",
-    "DeepSeaRandom-<N>[-<K>]",
-    "Breakout-MinAtar",
-    "Freeway-MinAtar",
-    "Asterix-MinAtar",
-    "SpaceInvaders-MinAtar",
-)
-"""gymnax environments with a ``Discrete`` action space for DQN. ``DeepSea-<N>`` is a chain of length N
-whose "right" is action 1 in every cell; ``DeepSeaRandom-<N>-<K>`` the same chain with a random
-action map drawn from :func:`action_map_key` ``(K)`` (K = 0 when left out)."""
-
 ACTION_MAP_STREAM = 0x6D6170
 """``fold_in`` tag of the map's key, a stream apart from seed K's training stream ``jax.random.key(K)``."""
 
@@ -152,29 +125,16 @@ DEEP_SEA_GOAL = Goal(reward_above=0.5, solved_return=0.5)
 """DeepSea pays +1 only at the bottom-right cell, reached by going right at every step."""
 
 
-def _deep_sea(name: str) -> tuple[int, int | None]:
-    """``(N, None)`` for ``DeepSea-<N>``, ``(N, K)`` for ``DeepSeaRandom-<N>[-<K>]`` (N ≥ 2, K < 2³²);
-    ``(0, None)`` for any other name."""
-    match = re.fullmatch(r"DeepSea-(\d+)|DeepSeaRandom-(\d+)(?:-(\d+))?", name, re.ASCII)
-    size = int(match[1] or match[2]) if match else 0
-    map_seed = int(match[3] or 0) if match and match[2] else None
-    if size < 2 or (map_seed or 0) >= 2**32:
-        return 0, None
-    return size, map_seed
-
-
 def is_known(name: str) -> bool:
     """Whether ``name`` is a built-in environment :func:`make` can build (a ``brax/…`` name: only with
     the extra installed); names given to :func:`register` and ``module:callable`` ones are not built-in."""
     if brax_envs.is_brax(name):
         return brax_envs.problem(name, brax_envs.DEFAULT_BACKEND) is None
-    return isinstance(name, str) and (name in KNOWN_ENVS or _deep_sea(name)[0] > 0)
+    return isinstance(name, str) and (name in KNOWN_ENVS or deep_sea(name)[0] > 0)
 
 
 _REGISTERED: dict[str, Callable[[], Any]] = {}
 """Names given to :func:`register`, and their factories."""
-
-_ENTRY_POINT = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
 
 
 def register(name: str, factory: Callable[[], Any]) -> None:
@@ -204,38 +164,13 @@ def is_registered(name: str) -> bool:
     return isinstance(name, str) and name in _REGISTERED
 
 
-def is_entry_point(name: str) -> bool:
-    """Whether ``name`` has the form ``package.module:callable`` (a factory that :func:`make` imports)."""
-    return isinstance(name, str) and _ENTRY_POINT.fullmatch(name) is not None
-
-
-def entry_point(name: str) -> Callable[[], Any]:
-    """The callable that ``package.module:callable`` names, imported now.
-
-    Raises:
-      ValueError: one line naming what cannot be imported or found.
-    """
-    module_name, _, attribute = name.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as error:  # any failure inside the user's module is reported the same way
-        raise ValueError(f"env: cannot import {module_name!r} for {name!r}: {_first_line(error)}") from None
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            raise ValueError(f"env: module {module_name!r} has no attribute {attribute!r} (from {name!r})")
-        target = getattr(target, part)
-    if not callable(target):
-        raise ValueError(f"env: {name!r} is not callable; it must return the env or (env, env_params)")
-    return target
-
-
 def custom(name: str) -> tuple[Any, Any]:
     """``(env, env_params or None)`` from a registered name's or an entry point's factory."""
     factory = _REGISTERED[name] if is_registered(name) else entry_point(name)
     try:
         made = factory()
     except Exception as error:  # the user's code: report whatever it raised, on one line
-        raise ValueError(f"env: the factory of {name!r} failed: {_first_line(error)}") from None
+        raise ValueError(f"env: the factory of {name!r} failed: {first_line(error)}") from None
     if isinstance(made, tuple) and len(made) == 2:
         return made
     return made, None
@@ -253,7 +188,7 @@ def make_gymnax(name: str) -> tuple[environment.Environment, Any]:
     """
     if name in SPARSE_ENVS:
         return SPARSE_ENVS[name]()
-    size, map_seed = _deep_sea(name)
+    size, map_seed = deep_sea(name)
     if size and map_seed is None:
         env = DeepSea(size=size)
         return env, env.default_params.replace(randomize_actions=False)
@@ -379,7 +314,7 @@ def _make_gymnax_env(name: str, discrete: bool, valid: tuple[str, ...]) -> Env:
         action_low=low,
         action_high=high,
         max_steps=int(params.max_steps_in_episode),
-        goal=GOALS.get(name) or (DEEP_SEA_GOAL if _deep_sea(name)[0] else None),
+        goal=GOALS.get(name) or (DEEP_SEA_GOAL if deep_sea(name)[0] else None),
         plane=PLANES.get(name) or _default_plane(env.observation_space(params)),
         num_actions=num_actions,
     )
@@ -408,13 +343,6 @@ def _brax_record(
         plane=Plane(lambda obs: obs[..., :2], (-1.0, -1.0), (1.0, 1.0), ("obs[0]", "obs[1]")),
         upright=upright,
     )
-
-
-def _first_line(error: Exception) -> str:
-    """``Type: first line of the message`` (a traced-value error runs to several lines)."""
-    lines = str(error).strip().splitlines()
-    more = " (call pn_jax.envs.from_object on it in Python for the whole message)" if len(lines) > 1 else ""
-    return f"{type(error).__name__}: {lines[0] if lines else ''}{more}"
 
 
 def _is_brax_env(env: Any) -> bool:
@@ -495,11 +423,11 @@ def _from_gymnax_style(env: Any, params: Any, name: str, discrete: bool) -> Env:
     try:
         _, state = jax.eval_shape(lambda k: env.reset(k, params), key)
     except Exception as error:  # the user's code: report whatever it raised, on one line
-        raise ValueError(f"env: {name!r}: reset(key, params) failed: {_first_line(error)}") from None
+        raise ValueError(f"env: {name!r}: reset(key, params) failed: {first_line(error)}") from None
     try:
         out = jax.eval_shape(lambda k, s, a: env.step(k, s, a, params), key, state, action)
     except Exception as error:  # the user's code: report whatever it raised, on one line
-        raise ValueError(f"env: {name!r}: step(key, state, action, params) failed: {_first_line(error)}") from None
+        raise ValueError(f"env: {name!r}: step(key, state, action, params) failed: {first_line(error)}") from None
     if not (isinstance(out, tuple) and len(out) == 6 and isinstance(out[5], dict) and "final_observation" in out[5]):
         raise ValueError(
             f"env: {name!r}: step must return gymnax 1.x's (obs, state, reward, terminated, truncated, info) "

@@ -21,13 +21,11 @@ import chex
 import jax
 import jax.numpy as jnp
 
-PREFIX = "brax/"
-"""Environment names ``brax/<name>`` select brax's registered environment ``<name>``."""
+from pn_jax.catalog import BRAX_BACKENDS, BRAX_DEFAULT_BACKEND, BRAX_PREFIX, is_brax
 
-BACKENDS: tuple[str, ...] = ("positional", "generalized", "spring", "mjx")
-"""brax physics pipelines. ``positional`` is the default (the fastest faithful one on CPU, see BENCHMARKS.md)."""
-
-DEFAULT_BACKEND = "positional"
+PREFIX = BRAX_PREFIX
+BACKENDS = BRAX_BACKENDS
+DEFAULT_BACKEND = BRAX_DEFAULT_BACKEND
 
 EPISODE_STEPS = 1000
 """The time limit of every brax episode."""
@@ -40,11 +38,6 @@ class BraxState(NamedTuple):
 
     brax: Any  # brax.envs.State (pipeline_state, obs, reward, done, metrics, info)
     time: jax.Array  # [] int32
-
-
-def is_brax(name: Any) -> bool:
-    """Whether ``name`` asks for a brax environment (``brax/<name>``), installed or not."""
-    return isinstance(name, str) and name.startswith(PREFIX)
 
 
 NOISE = (

@@ -46,11 +46,13 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "agents",
+    "catalog",
     "checkpoint",
     "cli",
     "config",
     "diagnostics",
     "envs",
+    "experiments",
     "networks",
     "noise",
     "normalization",

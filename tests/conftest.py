@@ -85,7 +85,7 @@ SLOWEST_FIRST = (
     "test_distributed.py",
     "test_checkpoint.py",
     "test_dqn.py",
-    "test_reproduce.py",
+    "test_experiments.py",
     "test_ablate.py",
     "test_notebook.py",
     "test_custom_env.py",

@@ -1,15 +1,18 @@
-"""scripts/ablate.py: grid construction, one compile per exploration kind, outputs, clean errors."""
+"""scripts/ablate.py and pn_jax.experiments.ablate: grid construction, one compile per exploration kind,
+outputs, clean errors."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 
 import jax
 import numpy as np
 import pytest
-from conftest import TINY, run_script
+from conftest import TINY
 
 from pn_jax import DDPGConfig, make_train
 from pn_jax.results import bootstrap_ci, iqm, stratified_bootstrap_ci
@@ -20,14 +23,10 @@ TINY_FLAGS = [
 ]  # fmt: skip
 
 
-def run(root, *args, timeout=300):
-    return run_script("ablate.py", *args, timeout=timeout)
-
-
 def test_grid_spans_only_the_hyperparameters_a_strategy_reads():
-    from pn_jax.cli import ablate
+    from pn_jax.experiments import ablate
 
-    grid = ablate.Ablation(
+    grid = ablate.Grid(
         sigma_init=(0.1, 0.2), target_distance=(0.1, 0.2, 0.4), action_noise_std=(0.1, 0.3), tau=(0.005, 0.01)
     )
     every_kind = dataclasses.replace(grid, exploration=("param", "gaussian", "none", "param+gaussian"))
@@ -48,14 +47,18 @@ def test_a_grid_value_given_twice_is_refused(capsys):
 
 
 @pytest.fixture(scope="module")
-def ablation(root, tmp_path_factory):
+def ablation(tmp_path_factory):
+    """The command in this process (its flags parsed as on the command line), and what it printed."""
+    from pn_jax.cli import ablate
+
     out = tmp_path_factory.mktemp("ablate")
-    result = run(
-        root, *TINY_FLAGS, "--exploration", "param", "none", "--sigma-init", "0.05", "0.5",
-        "--target-distance", "0.1", "0.3", "--num-seeds", "2", "--seed", "7", "--out", str(out),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out, result.stdout
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        ablate.cli([
+            *TINY_FLAGS, "--exploration", "param", "none", "--sigma-init", "0.05", "0.5",
+            "--target-distance", "0.1", "0.3", "--num-seeds", "2", "--seed", "7", "--out", str(out),
+        ])  # fmt: skip
+    return out, printed.getvalue()
 
 
 def test_one_compile_per_exploration_kind(ablation):
@@ -107,8 +110,9 @@ def test_grid_point_equals_a_lone_run_with_that_config(ablation):
 )
 def test_bad_flags_exit_2_with_the_field_named(args, field, tmp_path, capsys, monkeypatch):
     from pn_jax.cli import ablate
+    from pn_jax.experiments import ablate as experiment
 
-    monkeypatch.setattr(ablate, "run_exploration", lambda *a, **k: pytest.fail(f"{args} reached training"))
+    monkeypatch.setattr(experiment, "run_exploration", lambda *a, **k: pytest.fail(f"{args} reached training"))
     (tmp_path / "summary" / "metrics.json").parent.mkdir()
     (tmp_path / "summary" / "metrics.json").write_text("{}")  # a bad flag is reported before an existing --out
     with pytest.raises(SystemExit) as exit_info:

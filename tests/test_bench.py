@@ -1,4 +1,4 @@
-"""scripts/bench.py helpers: population configs at a fixed replay ratio, ratio lines, Markdown."""
+"""pn_jax.experiments.bench (scripts/bench.py): population configs at a fixed replay ratio, ratio lines, Markdown."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 
 @pytest.mark.parametrize("num_envs,updates_per_step", [(1, 1 / 256), (16, 1 / 16), (256, 1.0), (1024, 4.0)])
 def test_population_configs_keep_one_update_per_256_env_steps(num_envs, updates_per_step):
-    from pn_jax.cli import bench
+    from pn_jax.experiments import bench
 
-    config = bench.population_config(bench.Bench(), num_envs)
+    config = bench.population_config(bench.Config(), num_envs)
     assert config.num_envs == num_envs and config.updates_per_step == pytest.approx(updates_per_step)
-    assert config.total_steps >= bench.Bench().population_steps and config.total_steps % config.steps_per_block == 0
+    assert config.total_steps >= bench.Config().population_steps and config.total_steps % config.steps_per_block == 0
     learning_steps = config.total_steps - config.learning_starts
     assert config.num_updates == pytest.approx(learning_steps / 256, rel=0.02)
 
@@ -32,7 +32,7 @@ def _row(sweep, exploration, seeds, envs, sps, ups=1.0, devices=1):
 
 
 def test_ratio_lines_and_markdown_table():
-    from pn_jax.cli import bench
+    from pn_jax.experiments import bench
 
     rows = [
         _row("compare", "none", 8, 1, 6000.0),

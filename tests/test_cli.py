@@ -155,18 +155,19 @@ def _main_of(command: str, out: str):
     would start its training (each test replaces it with a failure: nothing may reach it)."""
     from conftest import TINY, flags_of
 
+    from pn_jax import runner
     from pn_jax.cli import ablate, bench, locomotion, train
+    from pn_jax.experiments import ablate as ablate_experiment
+    from pn_jax.experiments import bench as bench_experiment
 
     if command == "train":
-        from pn_jax import runner
-
         return lambda: train.cli([*flags_of(TINY), "--out", out]), (runner, "run")
     if command == "ablate":
         args = ablate.Ablation(**{**TINY, "exploration": ("param",), "num_seeds": 1, "out": out})
-        return lambda: ablate.main(args), (ablate, "run_exploration")
+        return lambda: ablate.main(args), (ablate_experiment, "run_exploration")
     if command == "locomotion":
         return lambda: locomotion.main(locomotion.Locomotion(quick=True, out=out)), (locomotion, "run_task")
-    return lambda: bench.main(bench.Bench(out=out)), (bench, "compare")
+    return lambda: bench.main(bench.Bench(out=out)), (bench_experiment, "compare")
 
 
 @pytest.mark.parametrize(

@@ -1,17 +1,16 @@
 """DeepSea chains: the fixed action map of DeepSea-<N>, the randomised map of DeepSeaRandom-<N>-<K>,
-and the chain script's choice between them."""
+and the chain script's stopping rule (training on a random map: test_experiments.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pn_jax import catalog, envs, make_train
+from pn_jax import catalog, envs
 from pn_jax.train import run_episodes
 
 
@@ -116,46 +115,26 @@ def _fake_record(size: int, solved: bool) -> dict:
 
 def test_chain_stops_after_the_first_length_no_strategy_solves(tmp_path, monkeypatch, capsys):
     from pn_jax.cli import chain
+    from pn_jax.experiments import chain as experiment
 
     trained = []
 
-    def fake_train(size, exploration, seeds, args):
+    def fake_train(size, exploration, seeds, config, *_):
         trained.append((size, exploration))
         return _fake_record(size, solved=size == 4)
 
-    monkeypatch.setattr(chain, "train_chain", fake_train)
+    monkeypatch.setattr(experiment, "train_chain", fake_train)
     args = chain.Chain(
         sizes=(4, 6, 8), num_seeds=2, episodes=20, progress=False, stop_when_unsolved=True, out=str(tmp_path)
     )
     rows = chain.main(args)
     assert trained == [(4, "param"), (4, "egreedy"), (6, "param"), (6, "egreedy")]
     assert [(r["size"], r["solved"]) for r in rows] == [(4, 2), (4, 2), (6, 0), (6, 0)]
-    assert "no strategy solved N = 6: stopping" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no strategy solved N = 6: stopping" in out and "DeepSea-6 egreedy: solved 0/2" in out
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith("# DeepSea chains (fixed action map): DQN")
     assert "Stopped after N = 6, which no strategy solved (--stop-when-unsolved)." in summary
+    assert (tmp_path / "6" / "egreedy" / "metrics.json").exists() and (tmp_path / "chain.png").stat().st_size > 0
     with pytest.raises(SystemExit):  # the rule reads "the first N": sizes must increase
         chain.main(dataclasses.replace(args, sizes=(8, 4)))
-
-
-def test_chain_with_a_random_map_trains_each_seed_on_its_own_map(tmp_path):
-    from pn_jax.cli import chain
-
-    args = chain.Chain(
-        sizes=(4,), exploration=("egreedy",), action_map="random", num_seeds=2, seed=5, episodes=20,
-        progress=False, out=str(tmp_path),
-    )  # fmt: skip
-    assert chain.env_names(4, args) == ["DeepSeaRandom-4-5", "DeepSeaRandom-4-6"]
-    rows = chain.main(args)
-    record = json.loads((tmp_path / "4" / "egreedy" / "metrics.json").read_text())
-    assert record["envs"] == ["DeepSeaRandom-4-5", "DeepSeaRandom-4-6"] and record["seeds"] == [5, 6]
-    assert np.asarray(record["eval"]["return"]).shape == (2, 10)
-    assert rows[0]["action_map"] == "random" and rows[0]["seeds"] == 2
-    assert record["config"]["env"] == "DeepSeaRandom-4-<seed>"  # not one seed's map for all
-    # seed 6's row is a lone run of seed 6 on its own map, in seed order
-    config = chain.chain_config(4, "egreedy", 20, "DeepSeaRandom-4-6")
-    _, alone = jax.jit(jax.vmap(make_train(config)))(jax.random.key(6)[None])
-    np.testing.assert_allclose(record["eval"]["return"][1], np.asarray(alone.eval_return)[0], rtol=1e-5, atol=1e-6)
-    summary = (tmp_path / "summary.md").read_text()
-    assert summary.startswith("# DeepSea chains (random action map per seed): DQN, 20 episodes per seed, 2 seeds")
-    assert (tmp_path / "chain.png").stat().st_size > 0

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 from pn_jax import preset
+from pn_jax.experiments.locomotion import TASKS
 
 
 def test_every_run_of_a_task_shares_budget_schedule_and_network():
-    from pn_jax.cli import locomotion
+    from pn_jax.experiments import locomotion
 
-    args = locomotion.Locomotion()
+    args = locomotion.Config()
     task = locomotion.TASKS["halfcheetah"]
     configs = [locomotion.run_config(algo, exploration, args, task) for algo, exploration, _ in task.runs]
     assert {type(c).__name__ for c in configs} == {"DDPGConfig"}
@@ -37,7 +38,7 @@ def test_every_run_of_a_task_shares_budget_schedule_and_network():
     assert config.total_steps // config.eval_every == args.evaluations
     assert [r[:2] for r in task.runs if r[2] == "main"] == [("ddpg", e) for e in ("param", "ou", "gaussian", "none")]
     assert args.num_seeds >= 8 and args.small_seeds >= 4
-    overridden = locomotion.run_config("ddpg", "param", locomotion.Locomotion(num_envs=4, learning_starts=800), task)
+    overridden = locomotion.run_config("ddpg", "param", locomotion.Config(num_envs=4, learning_starts=800), task)
     assert (overridden.num_envs, overridden.learning_starts, overridden.batch_size) == (4, 800, 64)
 
 
@@ -73,7 +74,8 @@ def _record(
 
 
 def test_report_counts_upside_down_episodes_and_draws_the_figures(tmp_path, capsys):
-    from pn_jax.cli import locomotion
+    from pn_jax.cli import locomotion as command
+    from pn_jax.experiments import locomotion
 
     records = {
         "ddpg-param": _record("param", 4, [2000.0, 1800.0, 2100.0, 1900.0], [[1.0, 0.9], [0.8, 1.0]] * 2),
@@ -97,13 +99,13 @@ def test_report_counts_upside_down_episodes_and_draws_the_figures(tmp_path, caps
     assert rows[1]["first_upright_forward_median"] is None and rows[0]["first_upright_forward_median"] == 2000
     assert rows[1]["final_sigma_median"] is None
     with pytest.raises(SystemExit) as exit_:
-        locomotion.main(locomotion.Locomotion(out=str(tmp_path), report_only=True))
+        command.main(command.Locomotion(out=str(tmp_path), report_only=True))
     assert exit_.value.code == 2 and "no run of halfcheetah" in capsys.readouterr().err
     for label, record in records.items():
         folder = tmp_path / "halfcheetah" / label
         folder.mkdir(parents=True)
         (folder / "metrics.json").write_text(json.dumps(record))
-    reported = locomotion.main(locomotion.Locomotion(out=str(tmp_path), report_only=True))
+    reported = command.main(command.Locomotion(out=str(tmp_path), report_only=True))
     assert list(reported) == ["ddpg-param", "ddpg-gaussian"]  # the runs found, in the task's order
     missing = "not run yet (left out of the report): ddpg-ou, ddpg-none"
     assert missing in capsys.readouterr().err
@@ -145,7 +147,7 @@ def test_ctrl_c_names_the_runs_written_and_how_to_train_the_rest(tmp_path):
     args = locomotion.Locomotion(out=str(tmp_path), runs=("ddpg-param", "ddpg-ou", "ddpg-none"))
     (tmp_path / "halfcheetah" / "ddpg-param").mkdir(parents=True)
     (tmp_path / "halfcheetah" / "ddpg-param" / "metrics.json").write_text("{}")
-    note = locomotion.interrupted_note(args, locomotion.TASKS["halfcheetah"], "ddpg-ou")
+    note = locomotion.interrupted_note(args, TASKS["halfcheetah"], "ddpg-ou")
     assert note == (
         f"interrupted during halfcheetah ddpg-ou; 1 of 3 runs are written in {tmp_path / 'halfcheetah'}; "
         "train the others with the same flags and --runs ddpg-ou ddpg-none --overwrite"
@@ -153,7 +155,7 @@ def test_ctrl_c_names_the_runs_written_and_how_to_train_the_rest(tmp_path):
 
 
 def test_paired_tests_compare_each_learner_with_its_own_param_run_on_the_common_seeds():
-    from pn_jax.cli import locomotion
+    from pn_jax.experiments import locomotion
 
     up = [[1.0]] * 8
     records = {
@@ -175,7 +177,7 @@ def test_tasks_that_cannot_flip_have_no_upside_down_columns(tmp_path):
     nor 'upright and forward' means anything there."""
     from pn_jax.cli import locomotion
 
-    assert locomotion.TASKS["halfcheetah"].flips and not locomotion.TASKS["hopper"].flips
+    assert TASKS["halfcheetah"].flips and not TASKS["hopper"].flips
     records = {
         "ddpg-param": {**_record("param", 4, [900.0, 800, 950, 1000], [[1.0]] * 4), "config": {}},
         "ddpg-gaussian": {**_record("gaussian", 4, [500.0, 600, 700, 800], [[1.0]] * 4), "config": {}},
@@ -191,3 +193,33 @@ def test_tasks_that_cannot_flip_have_no_upside_down_columns(tmp_path):
     assert "upside down" not in text and "upright" not in text
     assert "| run | seeds | final IQM [range] | median | min | max | final σ | wall time |" in text
     assert not (tmp_path / "hopper" / "upside_down.png").exists()
+
+
+def test_each_trained_run_is_written_as_it_finishes_and_reported_with_the_others(tmp_path, monkeypatch, capsys):
+    """The command around the experiment (its training replaced by two records): --runs trains those
+    two, each metrics.json is written as its run finishes, and the report covers every run in --out."""
+    from pn_jax.cli import locomotion as command
+    from pn_jax.experiments import locomotion
+
+    up = [[1.0, 0.9], [0.8, 1.0]] * 2
+    records = {
+        "ddpg-param": _record("param", 4, [2000.0, 1800.0, 2100.0, 1900.0], up),
+        "ddpg-ou": _record("ou", 4, [900.0, 1000.0, 1100.0, 950.0], up),
+    }
+    written = []
+
+    def train_runs(config, task, **_):
+        assert [run[:2] for run in locomotion.selected_runs(config, task)] == [("ddpg", "param"), ("ddpg", "ou")]
+        for label, record in records.items():
+            written.append(sorted(p.parent.name for p in tmp_path.glob("halfcheetah/*/metrics.json")))
+            yield label, record
+
+    monkeypatch.setattr(locomotion, "train_runs", train_runs)
+    reported = command.main(command.Locomotion(out=str(tmp_path), runs=("ddpg-param", "ddpg-ou"), progress=False))
+    assert written == [[], ["ddpg-param"]]  # the first run was on disk before the second one trained
+    assert list(reported) == ["ddpg-param", "ddpg-ou"]
+    assert "not run yet (left out of the report): ddpg-gaussian, ddpg-none" in capsys.readouterr().err
+    text = (tmp_path / "halfcheetah" / "summary.md").read_text()
+    assert "| ddpg-param | 4 |" in text and "| ddpg-ou | 4 |" in text
+    for name in ("summary.csv", "returns.png", "sigma.png", "upside_down.png"):
+        assert (tmp_path / "halfcheetah" / name).stat().st_size > 0, name

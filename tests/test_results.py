@@ -382,7 +382,7 @@ def test_returns_figure_names_its_band_by_the_seed_count(monkeypatch, tmp_path, 
 
 
 def test_reproduce_diagnostic_keys_differ_from_every_key_training_derives():
-    from pn_jax.cli import reproduce
+    from pn_jax.experiments import reproduce
 
     for seed in range(4):
         keys = reproduce.run_keys(jax.random.key(seed))

@@ -176,7 +176,8 @@ def _command(module: str, distributed: bool = False, cache: str | None = None) -
             print("interrupted", file=sys.stderr)
             raise SystemExit(130) from None
         use_cpu_cores()
-        from pn_jax.cli.common import default_cache_dir, find_user_modules, interrupts_exit, use_compilation_cache
+        from pn_jax.cli.common import find_user_modules, interrupts_exit, use_compilation_cache
+        from pn_jax.cli.flags import default_cache_dir
 
         find_user_modules()  # before anything builds a config that names --env my_module:make_env (also on --resume)
 

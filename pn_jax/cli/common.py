@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import tyro
 
 if TYPE_CHECKING:
-    import jax
+    pass
 
 T = TypeVar("T")
 
@@ -36,17 +36,6 @@ DERIVED_WORDS = ("none", "auto")
 """What a ``bool | None`` flag (e.g. ``--obs-norm``) also takes: derive the value from the other flags."""
 
 
-def default_cache_dir() -> str:
-    """``$JAX_COMPILATION_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/pn_jax/xla`` (``~/.cache/pn_jax/xla``)."""
-    if path := os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-        return path
-    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pn_jax", "xla")
-
-
-CACHE_HELP = (
-    "folder of JAX's persistent compilation cache: a rerun of a program compiled before loads it instead "
-    "of compiling (off: no cache)."
-)
 CACHE_MAX_BYTES = 4 * 2**30
 
 
@@ -551,95 +540,6 @@ def guarded(build: Callable[[], T]) -> T:
     except ValueError as err:
         fail(str(err))
         raise  # unreachable
-
-
-def compile_sharded(config, args: tuple, mesh, progress_fn=None, build=None) -> tuple[Any, tuple, float]:
-    """Compiles ``make_train(config)`` vmapped over ``args`` (keys [, hparams]) and sharded on ``mesh``.
-
-    ``build(config, progress_fn) -> fn`` replaces ``make_train`` to compile a per-seed function
-    that also does other work; ``fn`` must return ``(state, outputs)`` like ``train``.
-
-    Returns:
-      ``(compiled program, its padded and sharded arguments, compile_seconds)``.
-    """
-    import time
-
-    from pn_jax import make_train, parallel
-
-    padded = parallel.prepare(args, mesh)
-    program = parallel.sharded_vmap((build or make_train)(config, progress_fn=progress_fn), mesh)
-    start = time.perf_counter()
-    compiled = program.jitted.lower(*padded).compile()
-    return compiled, padded, time.perf_counter() - start
-
-
-def train_sharded(config, args: tuple, mesh, show_progress: bool, desc: str, build=None) -> tuple[Any, float, float]:
-    """Compiles and runs ``make_train(config)`` vmapped over ``args`` (keys [, hparams]) on ``mesh``.
-
-    Returns:
-      ``(metrics with leading axis B, compile_seconds, run_seconds)``; padding is removed. With
-      ``build`` (see :func:`compile_sharded`), its function's ``outputs`` take the place of metrics.
-    """
-    import time
-
-    import jax
-
-    from pn_jax import parallel
-    from pn_jax.progress import EvalProgress
-
-    batch = jax.tree.leaves(args)[0].shape[0]
-    padded_batch = parallel.padded_size(batch, mesh.size)
-    progress = EvalProgress(config.total_steps, padded_batch, desc=desc, disable=not show_progress)
-    # A host callback keeps a program out of JAX's persistent compilation cache: none without a bar.
-    compiled, padded, compile_seconds = compile_sharded(config, args, mesh, progress if show_progress else None, build)
-    progress.start()
-    start = time.perf_counter()
-    _, metrics = jax.block_until_ready(compiled(*padded))
-    metrics = parallel.gather(metrics)
-    run_seconds = time.perf_counter() - start
-    progress.close()
-    return parallel.unpad(metrics, batch), compile_seconds, run_seconds
-
-
-def run_record(config, metrics, seeds: list[int], mesh, compile_seconds: float, run_seconds: float) -> dict:
-    """The ``metrics.json`` record of ``metrics`` (leading axis: seeds) trained on ``mesh``."""
-    import jax
-
-    from pn_jax.results import metrics_dict
-
-    return metrics_dict(
-        config,
-        metrics,
-        seeds,
-        jax_version=jax.__version__,
-        device=device_name(mesh.size),
-        compile_seconds=compile_seconds,
-        run_seconds=run_seconds,
-    )
-
-
-def seed_keys(seeds: list[int]) -> jax.Array:
-    """One PRNG key per seed: ``jax.random.key(seed)``, stacked ``[S]``."""
-    import jax
-
-    return jax.vmap(jax.random.key)(jax.numpy.asarray(seeds, dtype=jax.numpy.uint32))
-
-
-def device_name(count: int | None = None) -> str:
-    """e.g. ``"cpu: 2 cores (AMD EPYC, family 26 model 2)"`` or ``"gpu: NVIDIA H100 80GB HBM3 x1"``
-    (``count`` devices used); a CPU is named by :func:`pn_jax.parallel.device_kind`."""
-    import jax
-
-    from pn_jax import parallel
-
-    devices = jax.devices()[:count] if count else jax.devices()
-    kind = parallel.device_kind(devices[0])
-    if devices[0].platform == "cpu":
-        suffix = f", {len(devices)} XLA devices" if len(devices) > 1 else ""
-        name = f"cpu: {os.cpu_count()} cores ({kind}){suffix}"
-    else:
-        name = f"{devices[0].platform}: {kind} x{len(devices)}"
-    return name + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else "")
 
 
 def field_docs(cls: type) -> dict[str, str]:

@@ -26,12 +26,9 @@ import tyro
 
 import pn_jax
 from pn_jax.cli.common import (
-    CACHE_HELP,
     check_output_folder,
     claim_output_folder,
     compile_note,
-    default_cache_dir,
-    device_name,
     fail,
     folder_name,
     guarded,
@@ -41,11 +38,10 @@ from pn_jax.cli.common import (
     parse,
     program_name,
     require_distributed_start,
-    run_record,
-    seed_keys,
     use_compilation_cache,
     write_or_rescue,
 )
+from pn_jax.cli.flags import Output
 from pn_jax.config import CONFIGS, PRESETS, DDPGConfig, DQNConfig, fit_checkpoint_every, preset
 
 AlgoName = Literal[tuple(CONFIGS)]
@@ -56,9 +52,12 @@ OptionalDir = Annotated[str | None, tyro.conf.arg(metavar="DIR", help_behavior_h
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class Run(Output):
     """Run-level flags (the others are fields of the learner's config: DDPGConfig, TD3Config or DQNConfig)."""
 
+    out: OptionalDir = None
+    """output folder for metrics.json, metrics.csv, returns.png and checkpoints/ (an existing run there is
+    refused; default: runs/ALGO-ENV, e.g. runs/ddpg-pendulum-v1)."""
     algo: AlgoName = "ddpg"
     """the learner; the config flags above are its own (--algo dqn --help lists DQN's)."""
     preset: PresetName = None
@@ -67,22 +66,12 @@ class Run:
     """seeds trained together in one jit(vmap(train)); seed k uses jax.random.key(seed + k)."""
     seed: int = 0
     """first seed."""
-    out: OptionalDir = None
-    """output folder for metrics.json, metrics.csv, returns.png and checkpoints/ (an existing run there is
-    refused; default: runs/ALGO-ENV, e.g. runs/ddpg-pendulum-v1)."""
-    progress: bool = True
-    """show a progress bar (updated at evaluation points only)."""
-    devices: str = "all"
-    """devices to spread the seeds over: 'all' or a count (seeds are padded to a multiple)."""
     checkpoint_every: int = 0
     """env steps between checkpoints in OUT/checkpoints, a multiple of eval_every (0: none; the last two are kept;
     an eval_every left out is chosen to divide it)."""
     resume: OptionalDir = None
     """continue the run in this folder from its latest checkpoint, with its config and seeds (a finished run
     is left as it is)."""
-    overwrite: bool = False
-    """replace the outputs and checkpoints of a run already in --out instead of refusing."""
-    compilation_cache: Annotated[str, tyro.conf.arg(help=CACHE_HELP)] = default_cache_dir()
     coordinator: Annotated[str | None, tyro.conf.arg(metavar="HOST:PORT", help_behavior_hint="")] = None
     """HOST:PORT of process 0, to train one run over several processes (with --num-processes and
     --process-id; every process gets the same other flags, and only process 0 writes)."""
@@ -106,6 +95,7 @@ def main(config: DDPGConfig | DQNConfig, run: Run, saved: dict | None = None) ->
     import jax
 
     from pn_jax import parallel, runner
+    from pn_jax.experiments.common import device_name, run_record, seed_keys
     from pn_jax.progress import EvalProgress
     from pn_jax.results import CHECKPOINT_DIR, save_run, summarize
     from pn_jax.train import build_env

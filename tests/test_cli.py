@@ -126,18 +126,45 @@ def test_help_is_plain_text_and_default_folders_name_algorithm_and_env(capsys):
     )
 
 
-def test_help_and_a_bad_flag_answer_without_importing_jax():
-    """``pn-train --help`` and a mistyped flag answer in well under a second: building the parser
-    imports neither JAX nor gymnax, flax or brax (they load only when a run starts)."""
+COMMANDS = ("train", "ablate", "reproduce", "chain", "bench", "locomotion", "plot")
+"""Every entry point of :mod:`pn_jax.cli`, as ``pn_<name>``."""
+HEAVY = ("jax", "gymnax", "flax", "brax", "matplotlib")
+"""What building a command's parser must not import: it would take seconds."""
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "code"),
+    [
+        *(pytest.param(command, ["--help"], 0, id=f"{command}-help") for command in COMMANDS),
+        *(
+            pytest.param(
+                command,
+                [*(["runs/param", "--out", "fig"] if command == "plot" else []), "--sigma-int", "1"],
+                2,
+                id=f"{command}-bad-flag",
+            )
+            for command in COMMANDS
+        ),
+        pytest.param("train", ["--algo", "dqn", "--help"], 0, id="train-dqn-help"),
+    ],
+)
+def test_help_and_a_bad_flag_answer_without_importing_jax(command, argv, code):
+    """``--help`` and a mistyped flag answer in well under a second, in every command: building the
+    parser imports none of JAX, gymnax, flax, brax or matplotlib (they load only when a run starts)."""
+    from pn_jax import cli
+
+    assert {name for name in vars(cli) if name.startswith("pn_")} == {f"pn_{name}" for name in COMMANDS}
     probe = (
-        "import sys; from pn_jax.cli import pn_train; sys.argv = ['pn-train', *sys.argv[1:]]\n"
-        "try: pn_train()\n"
-        "except SystemExit as e: print(e.code, sorted({'jax', 'gymnax', 'flax', 'brax'} & set(sys.modules)))"
+        f"import sys; from pn_jax.cli import pn_{command}; sys.argv = ['pn-{command}', *sys.argv[1:]]\n"
+        f"try: pn_{command}()\n"
+        f"except SystemExit as e: print(e.code, sorted(set({HEAVY!r}) & set(sys.modules)))"
     )
-    for argv, code in ((["--help"], "0"), (["--sigma-int", "1"], "2"), (["--algo", "dqn", "--help"], "0")):
-        done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True)
-        assert done.stdout.splitlines()[-1] == f"{code} []", (argv, done.stdout[-300:], done.stderr[-300:])
-    assert done.stderr == "" and "did you mean" not in done.stdout
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == f"{code} []", (done.stdout[-300:], done.stderr[-300:])
+    if code == 0:
+        assert done.stderr == "" and "did you mean" not in done.stdout and "usage: " in done.stdout
+    else:
+        assert "--sigma-int" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_help_text_paragraphs_are_joined_and_errors_are_one_line():

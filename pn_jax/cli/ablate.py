@@ -17,12 +17,11 @@ import dataclasses
 import functools
 import json
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import jax
 import tyro
 
-from pn_jax import DDPGConfig, parallel
+from pn_jax import DDPGConfig
 from pn_jax.cli.common import (
     DISTRIBUTED_FIELDS,
     claim_output_folder,
@@ -37,10 +36,10 @@ from pn_jax.cli.common import (
     write_or_rescue,
 )
 from pn_jax.cli.flags import Output
-from pn_jax.experiments import ablate
-from pn_jax.experiments.common import device_name
 from pn_jax.experiments.configs import GRID_FIELDS, GRID_RUN_FIELDS, Grid
-from pn_jax.results import plot_heatmap, plot_runs, write_summary
+
+if TYPE_CHECKING:
+    from pn_jax.experiments import ablate
 
 
 def _ablation_class() -> type:
@@ -61,6 +60,10 @@ Ablation = _ablation_class()
 
 
 def main(ablation: Any) -> dict:
+    from pn_jax import parallel
+    from pn_jax.experiments import ablate
+    from pn_jax.experiments.common import device_name
+
     require_distributed_start(ablation)
     use_compilation_cache(ablation.compilation_cache)
     guarded(lambda: ablate.prepare(ablation))
@@ -91,6 +94,11 @@ def main(ablation: Any) -> dict:
 
 def write_outputs(ablation: Any, result: ablate.Result, device: str) -> None:
     """Writes one metrics.json per setting, the summary table, the figures and timings.json into ``--out``."""
+    import jax
+
+    from pn_jax.experiments import ablate
+    from pn_jax.results import plot_heatmap, plot_runs, write_summary
+
     os.makedirs(ablation.out, exist_ok=True)
     for label, record in result.records.items():
         folder = os.path.join(ablation.out, record["config"]["exploration"], ablate.setting_folder(label))

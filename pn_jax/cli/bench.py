@@ -43,10 +43,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from pn_jax import parallel
 from pn_jax.cli.common import check_output_file, guarded, parse, use_compilation_cache, write_or_rescue
 from pn_jax.cli.flags import Devices
-from pn_jax.experiments import bench as measure
 from pn_jax.experiments.configs import BenchConfig
 
 
@@ -61,6 +59,9 @@ class Bench(Devices, BenchConfig):
 
 
 def main(bench: Bench) -> None:
+    from pn_jax import parallel
+    from pn_jax.experiments import bench as measure
+
     use_compilation_cache(bench.compilation_cache)
     guarded(lambda: measure.validate(bench))
     guarded(lambda: parallel.select_devices(bench.devices))
@@ -75,6 +76,8 @@ def main(bench: Bench) -> None:
 
 def write(record: dict, bench: Bench) -> None:
     """Writes ``record`` to ``--out`` (JSON) and its table to ``--markdown`` if given."""
+    from pn_jax.experiments import bench as measure
+
     with open(bench.out, "w") as f:
         json.dump(record, f, indent=1)
     if bench.markdown:

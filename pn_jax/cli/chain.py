@@ -18,12 +18,9 @@ import dataclasses
 import functools
 import os
 
-from pn_jax import parallel
 from pn_jax.cli.common import claim_output_folder, guarded, parse, use_compilation_cache, write_or_rescue
 from pn_jax.cli.flags import Output
-from pn_jax.experiments import chain
 from pn_jax.experiments.configs import ChainConfig
-from pn_jax.results import write_record, write_rows_csv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +31,10 @@ class Chain(Output, ChainConfig):
 
 
 def main(args: Chain) -> list[dict]:
+    from pn_jax import parallel
+    from pn_jax.experiments import chain
+    from pn_jax.results import write_record
+
     use_compilation_cache(args.compilation_cache)
     guarded(lambda: chain.validate(args))
     guarded(lambda: parallel.select_devices(args.devices))
@@ -49,6 +50,9 @@ def main(args: Chain) -> list[dict]:
 
 def write_outputs(rows: list[dict], args: Chain) -> None:
     """summary.csv, summary.md and chain.png (fraction of seeds solving against N); prints the summary."""
+    from pn_jax.experiments import chain
+    from pn_jax.results import write_rows_csv
+
     os.makedirs(args.out, exist_ok=True)
     write_rows_csv(rows, os.path.join(args.out, "summary.csv"))
     text = chain.markdown(rows, args)

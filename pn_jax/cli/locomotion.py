@@ -30,9 +30,8 @@ import functools
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pn_jax import parallel
 from pn_jax.cli.common import (
     check_output_folder,
     claim_output_folder,
@@ -45,10 +44,10 @@ from pn_jax.cli.common import (
     write_or_rescue,
 )
 from pn_jax.cli.flags import ReportOutput
-from pn_jax.experiments import locomotion
 from pn_jax.experiments.configs import LocomotionConfig
-from pn_jax.experiments.locomotion import Task, run_label
-from pn_jax.results import plot_runs, write_record, write_rows_csv
+
+if TYPE_CHECKING:
+    from pn_jax.experiments.locomotion import Task
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +59,10 @@ class Locomotion(ReportOutput, LocomotionConfig):
 
 def run_task(args: Locomotion, task: Task) -> None:
     """Trains the runs of ``task`` that ``--runs`` selects, writing each one's metrics.json."""
+    from pn_jax.experiments import locomotion
+    from pn_jax.experiments.locomotion import run_label
+    from pn_jax.results import write_record
+
     chosen = [run_label(algo, exploration) for algo, exploration, _ in locomotion.selected_runs(args, task)]
     trained: list[str] = []
     # A Ctrl-C names the run in progress: the first one chosen that has not finished.
@@ -72,6 +75,8 @@ def run_task(args: Locomotion, task: Task) -> None:
 
 def interrupted_note(args: Locomotion, task: Task, label: str) -> str:
     """The line a Ctrl-C during run ``label`` prints: which runs are done and how to train the rest."""
+    from pn_jax.experiments.locomotion import run_label
+
     labels = [run_label(algo, exploration) for algo, exploration, _ in task.runs]
     chosen = [name for name in labels if not args.runs or name in args.runs]
     folder = os.path.join(args.out, folder_name(args.task))
@@ -85,6 +90,8 @@ def interrupted_note(args: Locomotion, task: Task, label: str) -> str:
 
 def load_records(args: Locomotion, task: Task) -> dict[str, dict]:
     """The metrics.json records of ``task`` in ``--out``, in the task's order; names the missing ones."""
+    from pn_jax.experiments.locomotion import run_label
+
     records, missing = {}, []
     for algo, exploration, _ in task.runs:
         label = run_label(algo, exploration)
@@ -103,6 +110,9 @@ def load_records(args: Locomotion, task: Task) -> dict[str, dict]:
 
 def write_report(args: Locomotion, records: dict[str, dict]) -> str:
     """Writes the table and every figure for the task; returns the table."""
+    from pn_jax.experiments import locomotion
+    from pn_jax.results import plot_runs, write_rows_csv
+
     folder = os.path.join(args.out, folder_name(args.task))
     summary = locomotion.report(args, records)
     write_rows_csv(summary.rows, os.path.join(folder, "summary.csv"))
@@ -122,6 +132,9 @@ def write_report(args: Locomotion, records: dict[str, dict]) -> str:
 
 
 def main(args: Locomotion) -> dict[str, dict[str, Any]]:
+    from pn_jax import parallel
+    from pn_jax.experiments import locomotion
+
     use_compilation_cache(args.compilation_cache)
     args, task = guarded(lambda: locomotion.prepare(args))
     if args.report_only:

@@ -17,12 +17,14 @@ import dataclasses
 import json
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import tyro
 
 from pn_jax.cli.common import check_output_folder, fail, guarded, parse
-from pn_jax.results import RunsFigure, figure_paths, plot_runs, run_labels, runs_in
+
+if TYPE_CHECKING:
+    from pn_jax.results import RunsFigure
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,8 @@ class Plot:
 def read_run(path: str) -> tuple[str, dict]:
     """``(folder, metrics.json record)`` of a run folder (or of a metrics.json file's path), or a
     one-line error exit naming what is wrong with it."""
+    from pn_jax.results import runs_in
+
     if not os.path.exists(path):
         fail(f"runs: {path} does not exist; give run folders that hold a metrics.json")
     if os.path.isdir(path):
@@ -92,6 +96,8 @@ def _not_a_record(record: object) -> str | None:
 
 def main(args: Plot) -> RunsFigure:
     """Reads the runs, writes the figure and says where; returns what :func:`plot_runs` wrote."""
+    from pn_jax.results import figure_paths, plot_runs, run_labels
+
     if not args.runs:
         fail("runs: give the run folders to plot, e.g. pn-plot runs/param runs/ou --out figures/pendulum")
     if args.labels and len(args.labels) != len(args.runs):

@@ -23,7 +23,6 @@ import json
 import os
 from typing import Any
 
-from pn_jax import parallel
 from pn_jax.cli.common import (
     claim_output_folder,
     fail,
@@ -34,9 +33,7 @@ from pn_jax.cli.common import (
     write_or_rescue,
 )
 from pn_jax.cli.flags import ReportOutput
-from pn_jax.experiments import reproduce
 from pn_jax.experiments.configs import ReproduceConfig
-from pn_jax.results import plot_runs, write_record, write_rows_csv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +46,9 @@ class Reproduce(ReportOutput, ReproduceConfig):
 def run_task(env: str, args: Reproduce) -> dict[str, dict]:
     """Trains every strategy on ``env``, writing each one's metrics.json as it finishes; returns
     ``{exploration: record}``."""
+    from pn_jax.experiments import reproduce
+    from pn_jax.results import write_record
+
     records = {}
     for exploration, record in reproduce.train_task(env, args, devices=args.devices, progress=args.progress, log=print):
         folder = os.path.join(args.out, folder_name(env), exploration)
@@ -71,6 +71,9 @@ def load_records(env: str, args: Reproduce) -> dict[str, dict]:
 
 def write_report(env: str, records: dict[str, dict], folder: str) -> str:
     """Writes the summary table and every figure for one task; returns the table."""
+    from pn_jax.experiments import reproduce
+    from pn_jax.results import plot_runs, write_rows_csv
+
     summary = reproduce.report(env, records)
     write_rows_csv(summary.rows, os.path.join(folder, "summary.csv"))
     with open(os.path.join(folder, "summary.md"), "w") as f:
@@ -83,6 +86,9 @@ def write_report(env: str, records: dict[str, dict], folder: str) -> str:
 
 
 def main(args: Reproduce) -> dict[str, dict[str, Any]]:
+    from pn_jax import parallel
+    from pn_jax.experiments import reproduce
+
     use_compilation_cache(args.compilation_cache)
     args = guarded(lambda: reproduce.prepare(args))
     if not args.report_only:

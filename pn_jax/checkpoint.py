@@ -279,6 +279,7 @@ def restore(
     except Exception as err:  # orbax / tensorstore raise many kinds on files they cannot read
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated: {_unreadable_file(err, path)} cannot be read"
+            f"{_unreadable_reason(err)}"
         ) from None
     state = _unflatten(state_like, state_arrays, meta["leaves"]["state"])
     log = _log_like(meta["leaves"]["log"], log_arrays)
@@ -646,6 +647,15 @@ def _first_difference(meta: dict, expected: list[list]) -> str:
                 else f"it holds state{path} where this run has state{want_path}"
             )
     return "unknown difference"
+
+
+def _unreadable_reason(err: BaseException) -> str:
+    """`` (STATUS reading KEY)`` from tensorstore's error text, or `` (ErrorType)``: the short reason."""
+    text = str(err)
+    status, key = re.search(r"\b([A-Z][A-Z_]{3,}):", text), re.search(r'reading "([^"]+)"', text)
+    if status and key:
+        return f" ({status[1]} reading {key[1]})"
+    return f" ({status[1] if status else type(err).__name__})"
 
 
 def _unreadable_file(err: BaseException, path: str) -> str:

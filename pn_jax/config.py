@@ -22,10 +22,10 @@ if TYPE_CHECKING:  # (this module imports no JAX: a command line builds its pars
 
 DerivedInt = Annotated[int | None, tyro.conf.arg(metavar="INT", help_behavior_hint="")]
 """An int field left out (None) to be derived from the others; its help says from what."""
-DerivedBool = Annotated[bool | None, tyro.conf.arg(metavar="{True,False}", help_behavior_hint="")]
-Exploration = Literal["param", "gaussian", "ou", "param+gaussian", "none"]  # catalog.EXPLORATIONS
-DQNExploration = Literal["param", "egreedy"]  # catalog.DQN_EXPLORATIONS
-BraxBackend = Literal["positional", "generalized", "spring", "mjx"]  # catalog.BRAX_BACKENDS
+DerivedBool = Annotated[bool | None, tyro.conf.arg(metavar="{True,False,none}", help_behavior_hint="")]
+Exploration = Literal[EXPLORATIONS]
+DQNExploration = Literal[DQN_EXPLORATIONS]
+BraxBackend = Literal[catalog.BRAX_BACKENDS]
 
 
 class HParams(NamedTuple):

@@ -173,19 +173,15 @@ def _pn_cases() -> list:
 
 @pytest.fixture
 def my_package(tmp_path, monkeypatch):
-    """``my_package.my_module:make_env``, the README's example of a user's module, importable."""
-    package = tmp_path / "my_package"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "my_module.py").write_text(
+    """``moon:make_env``, the README's example of a user's module in the working directory, importable."""
+    (tmp_path / "moon.py").write_text(
         "import gymnax\n\n\ndef make_env():\n"
         '    env, params = gymnax.make("Pendulum-v1")\n'
         "    return env, params.replace(g=1.62)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
-    for name in ("my_package", "my_package.my_module"):
-        sys.modules.pop(name, None)
+    sys.modules.pop("moon", None)
 
 
 @pytest.mark.parametrize("name,argv", _pn_cases())

@@ -28,6 +28,7 @@ from pn_jax.cli.common import (
     field_docs,
     guarded,
     is_writer,
+    join_lines,
     on_interrupt,
     on_writer,
     parse,
@@ -49,7 +50,9 @@ def _ablation_class() -> type:
     fields: list[Any] = []
     for f in dataclasses.fields(Grid):
         doc = docs.get(f.name, "") + (" Grid: one or more values." if f.name in GRID_FIELDS else "")
-        fields.append((f.name, Annotated[f.type, tyro.conf.arg(help=doc)], dataclasses.field(default=f.default)))
+        fields.append(
+            (f.name, Annotated[f.type, tyro.conf.arg(help=join_lines(doc))], dataclasses.field(default=f.default))
+        )
     fields.append(("out", str, dataclasses.field(default="runs/ablate")))
     for name, (kind, value, doc) in DISTRIBUTED_FIELDS.items():
         fields.append((name, Annotated[kind, tyro.conf.arg(help=doc)], dataclasses.field(default=value)))

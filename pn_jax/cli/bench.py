@@ -29,13 +29,15 @@ With no flags only ``compare`` runs (none / gaussian / param at 1 and 8 seeds on
 rounds: about 5 minutes on 2 CPU cores, 6.8 with three rounds on a busy machine); every other
 measurement is opt-in.
 
-Example: python scripts/bench.py --out runs/bench.json --markdown runs/bench.md
-         every measurement of BENCHMARKS.md's first table: python scripts/bench.py --seed-sweep 1 8 32 128
-         --population-sweep 1 16 256 1024 --evaluation --resumable --out runs/bench.json --markdown runs/bench.md
-         brax (pip install -e ".[brax]"): python scripts/bench.py --env brax/halfcheetah --total-steps 4000
-         --eval-every 4000 --seeds 1 8 --explorations none param --population-sweep 64
-         --population-steps 64000 --env-steps-per-update 8 --evaluation --out runs/bench_brax.json
-         --physics-backends positional generalized spring mjx --evaluation-run-steps 300000
+Examples:
+
+- python scripts/bench.py --out runs/bench.json --markdown runs/bench.md
+- every measurement of BENCHMARKS.md's first table: python scripts/bench.py --seed-sweep 1 8 32 128
+  --population-sweep 1 16 256 1024 --evaluation --resumable --out runs/bench.json --markdown runs/bench.md
+- brax (pip install -e ".[brax]"): python scripts/bench.py --env brax/halfcheetah --total-steps 4000
+  --eval-every 4000 --seeds 1 8 --explorations none param --population-sweep 64
+  --population-steps 64000 --env-steps-per-update 8 --evaluation --out runs/bench_brax.json
+  --physics-backends positional generalized spring mjx --evaluation-run-steps 300000
 """
 
 from __future__ import annotations

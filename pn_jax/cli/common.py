@@ -1,5 +1,5 @@
-"""Helpers shared by the command-line programs: clean error exits, the output folder, the device
-description, the sharded run."""
+"""Helpers shared by the command-line programs: parsing with one-line errors, clean error exits, the
+output folder, interrupts, and which process of a multi-process run writes."""
 
 from __future__ import annotations
 
@@ -18,12 +18,9 @@ import threading
 import time
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import tyro
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 
@@ -81,7 +78,7 @@ def compile_note(env: str, what: str = "the training program") -> str:
     """
     import jax
 
-    from pn_jax.envs.brax_envs import is_brax  # (here: importing pn_jax.envs imports gymnax, which starts JAX)
+    from pn_jax.catalog import is_brax
 
     duration = "1–3 minutes: brax's physics is a large program" if is_brax(env) else "10–60 s"
     cached = (

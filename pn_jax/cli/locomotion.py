@@ -12,12 +12,15 @@ learning curves (IQM with 95% CIs, or the seeds' range below 5 seeds) beside the
 published points, σ and the action distance, the upside-down share over training, and a
 final-return table with paired tests of each exploration against parameter noise.
 
-Example: python scripts/locomotion.py --out runs/locomotion   (halfcheetah: DDPG × param / ou / gaussian / none,
-           8 seeds × 300k steps each: 51 minutes measured on 2 CPU cores)
-         python scripts/locomotion.py --task hopper --out runs/locomotion   (param vs gaussian, 4 seeds: 5 minutes;
-           also walker2d: 6 minutes)
-         python scripts/locomotion.py --quick --out runs/locomotion_quick   (2 tiny runs: 2 minutes, mostly compiling)
---runs picks some of a task's runs (they join those already in --out with --overwrite).
+Examples:
+
+- python scripts/locomotion.py --out runs/locomotion (halfcheetah: DDPG × param / ou / gaussian / none,
+  8 seeds × 300k steps each: 51 minutes measured on 2 CPU cores)
+- python scripts/locomotion.py --task hopper --out runs/locomotion (param vs gaussian, 4 seeds: 5 minutes;
+  also walker2d: 6 minutes)
+- python scripts/locomotion.py --quick --out runs/locomotion_quick (2 tiny runs: 2 minutes, mostly compiling)
+
+The flag --runs picks some of a task's runs (they join those already in --out with --overwrite).
 On a GPU the same command runs each learner-strategy pair as one program over all its seeds;
 add e.g. --num-seeds 32 --small-seeds 32. Writes <task>/<algo>-<exploration>/metrics.json per run
 and, per task, summary.md, summary.csv, returns.png, sigma.png and (halfcheetah) upside_down.png.

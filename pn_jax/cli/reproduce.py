@@ -6,9 +6,12 @@ of the state plane its first steps covered, and how temporally consistent its ex
 are (autocorrelation of the perturbation a − π_θ(s) along episodes, for a fresh actor at σ₀ and
 for the trained one).
 
-Example: python scripts/reproduce.py --out runs/reproduce   (12–13 minutes on 2 idle CPU cores)
-         python scripts/reproduce.py --quick --out runs/reproduce_quick   (about 3.5 minutes)
-Writes <task>/<exploration>/metrics.json per run and, per task, summary.md, summary.csv and the
+Examples:
+
+- python scripts/reproduce.py --out runs/reproduce (12–13 minutes on 2 idle CPU cores)
+- python scripts/reproduce.py --quick --out runs/reproduce_quick (about 3.5 minutes)
+
+It writes <task>/<exploration>/metrics.json per run and, per task, summary.md, summary.csv and the
 figures returns.png, success.png, coverage.png, sigma.png, autocorrelation.png into --out.
 Seed k of every strategy starts from the same key, so summary.md compares strategies with paired
 tests (exact McNemar for reached / solved, a sign-flip permutation test for the final return),

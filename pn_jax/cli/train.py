@@ -58,6 +58,10 @@ class Run(Output):
     out: OptionalDir = None
     """output folder for metrics.json, metrics.csv, returns.png and checkpoints/ (an existing run there is
     refused; default: runs/ALGO-ENV, e.g. runs/ddpg-pendulum-v1)."""
+    overwrite: bool = False
+    """replace the outputs and checkpoints of a run already in --out instead of refusing."""
+    progress: bool = True
+    """show a progress bar (updated at evaluation points only)."""
     algo: AlgoName = "ddpg"
     """the learner; the config flags above are its own (--algo dqn --help lists DQN's)."""
     preset: PresetName = None
@@ -369,6 +373,9 @@ def cli(argv: list[str] | None = None) -> None:
     preset_name, args = take_flag(args, "--preset", remove=True)
     if preset_name is not None and (not preset_name or preset_name.startswith("-")):
         fail(f"preset: --preset needs a name: {' or '.join(PRESETS)}")
+    for flag in ("--algo", "--preset"):
+        if take_flag(args, flag, remove=False)[0] is not None:
+            fail(f"{flag[2:]}: given twice; give it once")
     resume, _ = take_flag(args, "--resume", remove=False)
     if preset_name is not None and resume is not None:
         fail("preset: a resumed run keeps the config it was started with; drop --preset when resuming")

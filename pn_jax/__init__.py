@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pn_jax.config import PRESETS, DDPGConfig, DQNConfig, DQNHParams, HParams, TD3Config, preset
+    from pn_jax.config import PRESETS, DDPGConfig, DQNConfig, DQNHParams, HParams, PPOConfig, TD3Config, preset
     from pn_jax.train import Metrics, Trainer, TrainState, make_train, make_trainer
 
 _HOMES = {
@@ -19,6 +19,7 @@ _HOMES = {
     "DQNHParams": "pn_jax.config",
     "HParams": "pn_jax.config",
     "TD3Config": "pn_jax.config",
+    "PPOConfig": "pn_jax.config",
     "PRESETS": "pn_jax.config",
     "preset": "pn_jax.config",
     "Metrics": "pn_jax.train",
@@ -34,6 +35,7 @@ __all__ = [
     "DQNHParams",
     "HParams",
     "Metrics",
+    "PPOConfig",
     "TD3Config",
     "Trainer",
     "TrainState",
@@ -62,6 +64,7 @@ _SUBMODULES = (
     "results",
     "runner",
     "train",
+    "train_ppo",
 )
 
 

@@ -19,6 +19,9 @@ EXPLORATIONS: tuple[str, ...] = ("param", "gaussian", "ou", "param+gaussian", "n
 DQN_EXPLORATIONS: tuple[str, ...] = ("param", "egreedy")
 """The strategies of DQN."""
 
+PPO_EXPLORATIONS: tuple[str, ...] = ("gaussian", "param")
+"""PPO's strategies: its own sampling alone, or its own sampling from a parameter-perturbed policy."""
+
 BRAX_PREFIX = "brax/"
 """Environment names ``brax/<name>`` select brax's registered environment ``<name>``."""
 

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from pn_jax import envs
-from pn_jax.train import NONFINITE_QUANTITIES, Metrics, NonFinite
+from pn_jax.train import NONFINITE_QUANTITIES, Metrics, NonFinite, build_env
 
 
 def iqm(values: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -360,9 +360,7 @@ def metrics_dict(
     one ``config.env`` names; give it for your own object passed to ``make_train(config, env=...)``).
     """
     if env is None:
-        env = envs.make(
-            config.env, discrete=config.algo == "dqn", brax_backend=getattr(config, "brax_backend", "positional")
-        )
+        env = build_env(config)
     m = {k: np.asarray(v) for k, v in metrics._asdict().items() if k != "nonfinite"}
     steps_trained = int(m["eval_step"][0][-1]) if m["eval_step"].size else 0  # < total_steps if it stopped early
     total_steps = len(seeds) * steps_trained
@@ -404,9 +402,9 @@ def _exploration_records(config: Any, m: dict[str, np.ndarray], env: envs.Env) -
             "first_step": [None if s < 0 else int(s) for s in m["first_goal_step"]],
             "hits": {"step": m["log_step"][0].astype(int).tolist(), "value": m["goal_hits"].astype(int).tolist()},
         }
-    if config.coverage_steps:
+    if getattr(config, "coverage_steps", 0):
         out["coverage"] = {
-            "steps": int(config.coverage_steps),
+            "steps": int(getattr(config, "coverage_steps", 0)),
             "labels": list(env.plane.labels),
             "low": [float(x) for x in env.plane.low],
             "high": [float(x) for x in env.plane.high],

@@ -34,7 +34,7 @@ from pn_jax import envs, normalization
 from pn_jax.agents.ddpg import DDPGInfo, make_ddpg
 from pn_jax.agents.dqn import make_dqn
 from pn_jax.agents.td3 import make_td3
-from pn_jax.config import DDPGConfig, DQNConfig, HParams, TD3Config
+from pn_jax.config import DDPGConfig, DQNConfig, HParams, PPOConfig, TD3Config
 from pn_jax.networks import Actor, Critic, QNetwork
 from pn_jax.noise import (
     DQN_STRATEGY_HPARAMS,
@@ -195,7 +195,12 @@ def make_trainer(
     """The run of :func:`make_train` in resumable pieces (see :class:`Trainer`); same arguments.
 
     ``make_train``'s ``train`` is ``init``, one ``advance`` over every chunk, and ``finish``.
+    A :class:`~pn_jax.config.PPOConfig` gets :func:`pn_jax.train_ppo.make_ppo_trainer`'s.
     """
+    if isinstance(config, PPOConfig):
+        from pn_jax.train_ppo import make_ppo_trainer  # (it builds on this module)
+
+        return make_ppo_trainer(config, progress_fn, env=env, env_params=env_params)
     if not isinstance(config, (DDPGConfig, DQNConfig)):
         raise TypeError(f"make_train expects a DDPGConfig or DQNConfig, got {type(config).__name__}")
     discrete = isinstance(config, DQNConfig)
@@ -476,7 +481,11 @@ def run_episodes(
 
 def build_env(config: DDPGConfig | DQNConfig, env: Any = None, env_params: Any = None) -> envs.Env:
     """The :class:`~pn_jax.envs.Env` a run trains on: ``env`` (your own object, labelled ``config.env``)
-    or the environment ``config.env`` names."""
+    or the environment ``config.env`` names (PPO: of either action kind)."""
+    if isinstance(config, PPOConfig):
+        from pn_jax.train_ppo import build_ppo_env
+
+        return build_ppo_env(config, env, env_params)
     discrete = isinstance(config, DQNConfig)
     if env is not None:
         if envs.is_known(config.env) or envs.is_registered(config.env) or envs.is_entry_point(config.env):

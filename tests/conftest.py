@@ -82,6 +82,7 @@ def run_script(script: str, *args: str, timeout: float = 300) -> subprocess.Comp
 # to its workers in collection order, does not end with one worker alone on a long file.
 SLOWEST_FIRST = (
     "test_resume_cli.py",
+    "test_ppo.py",
     "test_distributed.py",
     "test_checkpoint.py",
     "test_dqn.py",

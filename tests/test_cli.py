@@ -117,7 +117,7 @@ def test_help_is_plain_text_and_default_folders_name_algorithm_and_env(capsys):
         assert exit_info.value.code == 0
         text = capsys.readouterr().out
         assert "--overwrite" in text and "``" not in text and ":class:" not in text
-        assert "--algo {ddpg,td3,dqn}" in text and "--preset {plappert2018,fujimoto2018}" in text
+        assert "--algo {ddpg,td3,dqn,ppo}" in text and "--preset {plappert2018,fujimoto2018}" in text
         assert "{param,gaussian,ou,param+gaussian,none}" in text or "{param,egreedy}" in text
         assert "(default: None)" not in text and "{None}" not in text  # derived fields say their default once
     assert train.default_out(DQNConfig()) == os.path.join("runs", "dqn-cartpole-v1")

@@ -1,4 +1,4 @@
-"""Train DDPG (or TD3, or DQN) with parameter-space or action-space noise for many seeds in one jitted program.
+"""Train DDPG, TD3, DQN or PPO with parameter-space or action-space noise for many seeds in one jitted program.
 
 Example: python scripts/train.py --env Pendulum-v1 --exploration param --num-seeds 8 --total-steps 20000
 --out runs/pendulum writes metrics.json, metrics.csv and returns.png into runs/pendulum.

@@ -80,6 +80,7 @@ from pn_jax.train import (
     Trainer,
     _all_finite,
     _first_failure,
+    make_train,
     network_input,
     run_episodes,
 )
@@ -167,14 +168,9 @@ def make_ppo_train(
       A pure function. Compose it yourself: ``jax.jit(jax.vmap(train))(keys)`` for seeds,
       ``jax.jit(jax.vmap(train))(keys, hparams_grid)`` for a grid of :class:`PPOHParams`.
     """
-    trainer = make_ppo_trainer(config, progress_fn, env=env, env_params=env_params)
-
-    def train(key: chex.PRNGKey, hparams: PPOHParams | None = None) -> tuple[PPOTrainState, Metrics]:
-        state = trainer.init(key, hparams)
-        state, log = trainer.advance(state, jnp.int32(0), hparams, num_chunks=trainer.num_chunks)
-        return state, trainer.finish(state, log)
-
-    return train
+    if not isinstance(config, PPOConfig):
+        raise TypeError(f"make_ppo_train expects a PPOConfig, got {type(config).__name__}")
+    return make_train(config, progress_fn, env=env, env_params=env_params)  # (which builds make_ppo_trainer's)
 
 
 def make_ppo_trainer(

@@ -418,18 +418,24 @@ def make_trainer(
 
     def finish(state: TrainState, log: ChunkLog) -> Metrics:
         """The run's :class:`Metrics` from its final state and every chunk's log, in order."""
-        blocks = {name: getattr(log, name).reshape(-1) for name in ChunkLog._fields[3:]}
-        return Metrics(
-            eval_step=log.eval_step,
-            eval_return=log.eval_return,
-            eval_upside_down=log.eval_upside_down,
-            **blocks,
-            first_goal_step=state.first_goal_step,
-            coverage=state.coverage,
-            nonfinite=state.nonfinite,
-        )
+        return metrics_of(log, state.first_goal_step, state.coverage, state.nonfinite)
 
     return Trainer(init, advance, finish, num_evals, config.eval_every)
+
+
+def metrics_of(log: ChunkLog, first_goal_step: jax.Array, coverage: jax.Array, nonfinite: NonFinite) -> Metrics:
+    """:class:`Metrics` from every chunk's log, in order (``[C, B]`` block logs flattened to ``[L]``),
+    and what the final state holds: the first goal step, the coverage histogram, the non-finite steps."""
+    blocks = {name: getattr(log, name).reshape(-1) for name in ChunkLog._fields[3:]}
+    return Metrics(
+        eval_step=log.eval_step,
+        eval_return=log.eval_return,
+        eval_upside_down=log.eval_upside_down,
+        **blocks,
+        first_goal_step=first_goal_step,
+        coverage=coverage,
+        nonfinite=nonfinite,
+    )
 
 
 class Episodes(NamedTuple):

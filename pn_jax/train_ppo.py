@@ -81,6 +81,7 @@ from pn_jax.train import (
     _all_finite,
     _first_failure,
     make_train,
+    metrics_of,
     network_input,
     run_episodes,
 )
@@ -241,16 +242,7 @@ def make_ppo_trainer(
 
     def finish(state: PPOTrainState, log: ChunkLog) -> Metrics:
         """The run's :class:`~pn_jax.train.Metrics` from its final state and every chunk's log, in order."""
-        blocks = {name: getattr(log, name).reshape(-1) for name in ChunkLog._fields[3:]}
-        return Metrics(
-            eval_step=log.eval_step,
-            eval_return=log.eval_return,
-            eval_upside_down=log.eval_upside_down,
-            **blocks,
-            first_goal_step=state.first_goal_step,
-            coverage=jnp.zeros((0, 0), jnp.int32),
-            nonfinite=state.nonfinite,
-        )
+        return metrics_of(log, state.first_goal_step, jnp.zeros((0, 0), jnp.int32), state.nonfinite)
 
     return Trainer(parts.init, advance, finish, config.total_steps // config.eval_every, config.eval_every)
 

@@ -59,6 +59,7 @@ class _Schedule:
             "eval_every": lambda: default_eval_every(self),
             "epsilon_decay_steps": lambda: default_epsilon_decay_steps(self),  # (DQN's only)
             "obs_norm": lambda: default_obs_norm(self.env),
+            "minibatch_by_env": lambda: self.exploration == "param",  # (PPO's only)
         }
         derived = []
         for name, derive in derivations.items():
@@ -433,12 +434,18 @@ class PPOConfig(_Schedule):
     adapt_alpha: float = 1.01
     """σ ← σ/α when the measured KL exceeds δ, σ·α below (1 keeps σ fixed)."""
     resample_every: int = 0
-    """0: a new perturbation at each episode end; K > 0: every K steps of that env."""
+    """0: a new perturbation after each episode end, when the rollout it ended in is over; K > 0 (a multiple of
+    num_steps): every K steps of that env."""
+    minibatch_by_env: DerivedBool = None
+    """minibatches of whole envs (all num_steps steps of num_envs / num_minibatches envs) rather than of shuffled
+    transitions; default: on under parameter noise, where it lets an update apply one perturbed copy per env."""
     eval_every: DerivedInt = None
     """evaluate the unperturbed mean policy every this many steps (default: about 10 evaluations per run,
     at most 20: a divisor of total_steps that is a multiple of num_envs × num_steps)."""
     eval_episodes: DerivedInt = None
     """deterministic evaluation episodes per seed at each evaluation (default: 10)."""
+    brax_backend: BraxBackend = catalog.BRAX_DEFAULT_BACKEND
+    """physics pipeline of a brax/<name> env (gymnax envs ignore it)."""
 
     def _validate(self) -> None:
         validate_ppo(self)
@@ -485,6 +492,7 @@ class PPOConfig(_Schedule):
 def validate_ppo(config: PPOConfig) -> None:
     """Raises ``ValueError`` naming the first invalid field of a :class:`PPOConfig` and what it accepts."""
     _validate_env(config.env)
+    _validate_brax_backend(config.brax_backend)
     if config.exploration == "none":
         _require(
             False,
@@ -521,7 +529,7 @@ def validate_ppo(config: PPOConfig) -> None:
         "hidden_sizes",
         f"must be a non-empty tuple of positive integers, got {config.hidden_sizes!r}",
     )
-    for name in ("layer_norm", "obs_norm", "anneal_lr", "clip_value", "learn_log_std"):
+    for name in ("layer_norm", "obs_norm", "anneal_lr", "clip_value", "learn_log_std", "minibatch_by_env"):
         _require(isinstance(getattr(config, name), bool), name, f"must be a bool, got {getattr(config, name)!r}")
     for name in ("lr", "clip_eps", "max_grad_norm", "sigma_init", "target_distance"):
         value = getattr(config, name)
@@ -550,6 +558,18 @@ def validate_ppo(config: PPOConfig) -> None:
         f"{rollout}) into minibatches of at least 2 transitions",
     )
     _require(
+        not config.minibatch_by_env or config.num_envs % config.num_minibatches == 0,
+        "num_minibatches",
+        f"({config.num_minibatches}) must divide num_envs ({config.num_envs}) with minibatch_by_env (minibatches of "
+        "whole envs, the default under parameter noise); or set minibatch_by_env=False",
+    )
+    _require(
+        config.exploration != "param" or config.resample_every % config.num_steps == 0,
+        "resample_every",
+        f"({config.resample_every}) must be a multiple of num_steps ({config.num_steps}) under parameter noise: "
+        "an env's ε is renewed between rollouts",
+    )
+    _require(
         config.total_steps % rollout == 0,
         "total_steps",
         f"({config.total_steps}) must be a multiple of num_envs × num_steps ({config.num_envs} × {config.num_steps} "
@@ -562,6 +582,14 @@ def validate_ppo(config: PPOConfig) -> None:
         f"({config.eval_every}) must divide total_steps ({config.total_steps}) and be a multiple of num_envs × "
         f"num_steps ({rollout}); nearest valid: {_nearest(valid, config.eval_every)} (or leave it out: about "
         f"{EVALUATIONS} evaluations)",
+    )
+
+
+def _validate_brax_backend(backend: object) -> None:
+    _require(
+        backend in catalog.BRAX_BACKENDS,
+        "brax_backend",
+        f"unknown physics pipeline {backend!r}; choose one of {', '.join(catalog.BRAX_BACKENDS)}",
     )
 
 
@@ -904,11 +932,7 @@ def _is_int(value) -> bool:
 
 def validate(config: DDPGConfig) -> None:
     """Raises ``ValueError`` naming the first invalid field and what it accepts."""
-    _require(
-        config.brax_backend in catalog.BRAX_BACKENDS,
-        "brax_backend",
-        f"unknown physics pipeline {config.brax_backend!r}; choose one of {', '.join(catalog.BRAX_BACKENDS)}",
-    )
+    _validate_brax_backend(config.brax_backend)
     if catalog.is_brax(config.env):  # every brax environment has continuous actions
         from pn_jax.envs import brax_envs  # (imports JAX, and brax when installed)
 

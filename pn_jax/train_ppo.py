@@ -7,10 +7,10 @@ unchanged::
 
     for chunk in range(total_steps // eval_every):          # evaluate after each chunk
         for block in range(eval_every // (N·T)):            # one rollout, its update, σ adaptation
-            for t in range(T):                              # act with N envs, record, resample ε
+            for t in range(T):                              # act with N envs (env i at θ + σε_i), record
                 ...
-            GAE; for epoch in range(update_epochs): for minibatch in shuffled(N·T): update
-            adapt σ to the rollout's KL; redraw the noise pool (carrying each env's current ε)
+            GAE; for epoch in range(update_epochs): for minibatch in shuffled(N) (or (N·T)): update
+            adapt σ to the rollout's KL; a fresh ε for each env whose episode ended
 
 Metrics map onto the off-policy names: ``critic_loss`` is the value loss, ``actor_loss`` the
 clipped-surrogate policy loss (both averaged over the block's epochs and minibatches), ``sigma``
@@ -20,38 +20,43 @@ std, 0 for a categorical policy), ``action_distance`` the rollout's measured
 
 **Parameter noise, on-policy** (Plappert et al., 2018, sec. 3.3). With ``exploration="param"``
 env ``i`` acts with its own perturbed mean network ``θ + σ·ε_i`` (LayerNorm and the log-std
-unperturbed) and *still samples* its action from that perturbed policy's distribution.
-``ε_i`` is drawn when env ``i``'s episode ends (or every ``resample_every`` of its steps) and kept
-for the whole episode. The rollout records, per step, the noise-pool window ``ε_i`` was read from
-(an int32), so every epoch rebuilds the same ``ε_i`` for each transition: the ratio is
-``π_{θ+σε_i}(a|s) / π_{θ_old+σε_i}(a|s)`` (exactly 1, up to float rounding, on the first
-minibatch of the first epoch), its gradient reaches θ through ``θ + σε_i`` and never ε, and the
-update moves θ. Evaluation uses the unperturbed mean policy (the mean action, or the argmax).
-After each update σ adapts once: ``σ/α`` if the rollout's mean ``KL(π_θ ‖ π_{θ+σε_i})`` (on the
-observations each env acted on, with its own ``ε_i``) exceeds ``δ = target_distance``, else ``σ·α``.
+unperturbed) and *still samples* its action from that perturbed policy's distribution. Each env
+keeps its ``ε_i`` (``[N, P]`` in the state, ``P`` the Dense weights) for whole rollouts: it is
+renewed at the end of the first rollout in which env ``i``'s episode ended (or after
+``resample_every`` of its steps, a multiple of ``num_steps``). The update sees the same ``ε_i``
+for every transition of env ``i``: the ratio is ``π_{θ+σε_i}(a|s) / π_{θ_old+σε_i}(a|s)`` (exactly
+1, up to float rounding, on the first minibatch of the first epoch), its gradient reaches θ
+through ``θ + σε_i`` and never ε, and the update moves θ. Evaluation uses the unperturbed mean
+policy (the mean action, or the argmax). After each update σ adapts once: ``σ/α`` if the rollout's
+mean ``KL(π_θ ‖ π_{θ+σε_i})`` (on the observations each env acted on, with its own ``ε_i``) exceeds
+``δ = target_distance``, else ``σ·α``.
+
+Minibatches hold whole envs under parameter noise (``minibatch_by_env``: all ``num_steps`` steps
+of ``num_envs / num_minibatches`` envs, as PureJaxRL's recurrent PPO): one perturbed copy of the
+mean network per env in the minibatch, applied to its ``T`` steps as one matrix product, so an
+update costs about what PPO's own does (:func:`pn_jax.agents.ppo.perturbed_apply`). With
+``minibatch_by_env=False`` they are shuffled transitions, as PPO's usual ones, and each
+transition's forward pass reads its own ε (``B·P`` memory traffic per minibatch: several times
+slower).
 
 Deviations from the paper, and why:
 
 * σ is adapted to a KL target rather than learned (the paper's derivation includes ``∇_Σ``; its
   experiments fix or adapt Σ = σ²I): adaptation is what the off-policy learners here do too.
-* ε is kept when a rollout ends mid-episode, but θ and σ change at every update, so the rest of
-  the episode acts with ``θ_new + σ_new·ε_i``: the perturbation direction stays fixed for the
-  episode, the perturbed policy follows the learner (holding θ fixed for a whole episode would
-  leave the rollout's transitions off-policy for the ratio).
+* ε is renewed at rollout boundaries, not at the step an episode ends: the episode that starts
+  mid-rollout acts with its predecessor's ε until the rollout ends (at most ``num_steps − 1``
+  steps). Where ``num_steps`` divides the time limit (Pendulum: 200 = 2 × 100) and episodes run
+  to it, that is exactly the episode end. One ε per env and rollout is what lets the update apply
+  one perturbed copy per env; an ε per episode segment would multiply the update's cost by the
+  number of segments.
+* θ and σ change at every update, so an episode spanning rollouts acts with
+  ``θ_new + σ_new·ε_i``: the perturbation direction stays fixed for the episode, the perturbed
+  policy follows the learner (holding θ fixed for a whole episode would leave the rollout's
+  transitions off-policy for the ratio).
 * The Gaussian's log-std is never perturbed; parameter noise adds state-dependent, temporally
   consistent variation of the *mean* to PPO's own sampling, which stays on.
 
-Cost: no perturbed copies are stored. Each epoch gathers ``ε`` (``P`` floats, the mean network's
-Dense weights) per transition from the pool and computes ``x·E + e`` per layer and sample
-(:func:`pn_jax.agents.ppo.perturbed_apply`): ``B·P`` extra memory traffic per minibatch.
-
-The noise pool (:class:`pn_jax.noise.NoisePool`) is redrawn once per rollout, *after* its
-epochs: the current ``ε_i`` of every env is copied into windows ``0 … N−1`` of the new pool, and
-the rollout's resamples read windows ``N, N+1, …``, the pool's disjoint windows (exactly
-independent ε; :func:`pool_slots` sizes it). A rollout never reads the pool's scrambled windows
-(``NoisePool``'s overflow): where its resamples would outnumber the disjoint windows (episodes
-averaging under 16 steps), the envs left over keep their ε until the rollout ends and start the
-next one with a fresh ε. This keeps every epoch's ε a row lookup.
+Fresh ε are drawn (``N·P`` normals, one threefry draw per rollout) for the envs due a renewal.
 
 Usage::
 
@@ -71,7 +76,7 @@ import jax.numpy as jnp
 from pn_jax import envs, normalization
 from pn_jax.agents import ppo
 from pn_jax.config import PPOConfig, PPOHParams
-from pn_jax.noise import NoisePool, adapt_sigma, perturbable_mask, pool_size
+from pn_jax.noise import adapt_sigma, perturbable_mask
 from pn_jax.train import (
     ChunkLog,
     Metrics,
@@ -91,10 +96,9 @@ class PPONoiseState(NamedTuple):
     """Parameter noise of the ``N`` envs (exploration ``param``; kept, unused, otherwise)."""
 
     sigma: jax.Array  # [] σ
-    pool: NoisePool  # values [M] float32 ([0] without parameter noise); served [] int32 windows handed out
-    window: jax.Array  # [N] int32 pool window of each env's current ε
-    steps: jax.Array  # [N] int32 steps since that env's last resample
-    pending: jax.Array  # [N] bool: due for a resample the pool had no window left for (fresh ε at the redraw)
+    epsilon: jax.Array  # [N, P] float32 each env's current ε ([N, 0] without parameter noise)
+    steps: jax.Array  # [N] int32 steps each env has acted with its ε
+    due: jax.Array  # [N] bool: renew that env's ε when the rollout ends (its episode ended, or resample_every)
 
 
 class PPOTrainState(NamedTuple):
@@ -124,7 +128,6 @@ class Rollout(NamedTuple):
     reward: jax.Array  # [T, N]
     terminated: jax.Array  # [T, N] bool
     done: jax.Array  # [T, N] bool: terminated or truncated
-    window: jax.Array  # [T, N] int32 pool window of the ε that acted (0 without parameter noise)
     kl: jax.Array  # [T, N] KL(π_θ ‖ π_{θ+σε}) at s_t (0 without parameter noise)
 
 
@@ -136,10 +139,10 @@ class PPOParts(NamedTuple):
     - ``init(key, hparams=None) -> PPOTrainState``.
     - ``rollout(state, hparams=None) -> (state, Rollout)``: ``num_steps`` vector steps.
     - ``learn(state, rollout, hparams=None) -> (state, PPOInfo [E, M])``: GAE and the epochs.
-    - ``adapt(state, rollout, hparams=None) -> (state, distance)``: σ adaptation and the pool redraw.
+    - ``adapt(state, rollout, hparams=None) -> (state, distance)``: σ adaptation and the renewals.
     - ``evaluate(key, state) -> (mean return, share upside down)``: the unperturbed mean policy.
-    - ``epsilon(noise_state, window [K]) -> [K, P]``: the ε of pool windows.
-    - ``pool_windows``: ``W``, the disjoint ε windows of each pool (0 without parameter noise).
+    - ``noise(noise_state, policy_params, envs [G]) -> tree | None``: ``σ·ε`` of those envs, cut into
+      the mean network's Dense leaves (:func:`pn_jax.agents.ppo.noise_tree`).
     """
 
     env: envs.Env
@@ -149,8 +152,7 @@ class PPOParts(NamedTuple):
     learn: Callable[..., tuple[PPOTrainState, ppo.PPOInfo]]
     adapt: Callable[..., tuple[PPOTrainState, jax.Array]]
     evaluate: Callable[..., tuple[jax.Array, jax.Array]]
-    epsilon: Callable[..., jax.Array]
-    pool_windows: int
+    noise: Callable[..., Any]
 
 
 def make_ppo_train(
@@ -261,9 +263,7 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
 
     example = jax.eval_shape(lambda k: policy.init(k, jnp.zeros((1, env.obs_dim), jnp.float32)), jax.random.key(0))
     mask = perturbable_mask(example)
-    size = ppo.num_perturbable(example, mask)  # P
-    pool_len = pool_size(size, pool_slots(config, env.max_steps)) if param else 0  # M
-    windows_per_pool = pool_len // size  # W: the pool's disjoint windows, rows of table()
+    size = ppo.num_perturbable(example, mask) if param else 0  # P
 
     def agent(hp: PPOHParams) -> ppo.PPO:
         return ppo.make_ppo(
@@ -281,19 +281,11 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
             clip_value=config.clip_value,
         )
 
-    def table(noise: PPONoiseState) -> jax.Array:
-        """The pool's disjoint windows as rows ``[W, P]`` (row ``r``: ``values[_window_indices(r)]``)."""
-        return noise.pool.values[: windows_per_pool * size].reshape(windows_per_pool, size)
-
-    def epsilon(noise: PPONoiseState, window: jax.Array) -> jax.Array:
-        """``ε [K, P]`` of pool windows ``window [K]``."""
-        return table(noise)[window]
-
-    def noise_of(noise: PPONoiseState, policy_params: Any, window: jax.Array) -> Any:
-        """The per-sample noise tree ``σ·ε`` of windows ``window [K]`` (None without parameter noise)."""
+    def noise_of(noise: PPONoiseState, policy_params: Any, rows: jax.Array) -> Any:
+        """``σ·ε`` of envs ``rows [G]`` cut into the mean network's leaves (None without parameter noise)."""
         if not param:
             return None
-        return ppo.noise_tree(policy_params, table(noise), window, noise.sigma, mask)
+        return ppo.noise_tree(policy_params, noise.epsilon[rows], noise.sigma, mask)
 
     def init(key: chex.PRNGKey, hparams: PPOHParams | None = None) -> PPOTrainState:
         """The state before the first step: fresh learner and noise, reset envs."""
@@ -301,13 +293,11 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
         chex.assert_shape(jax.tree.leaves(hp), ())
         agent_key, env_key, noise_key, loop_key = jax.random.split(key, 4)
         obs, env_state = envs.reset(env_key, env, num_envs)
-        values = jax.random.normal(noise_key, (pool_len,), jnp.float32)  # env i starts with window i
         noise = PPONoiseState(
             sigma=jnp.asarray(hp.sigma_init, jnp.float32),
-            pool=NoisePool(values=values, served=jnp.array(num_envs if param else 0, jnp.int32)),
-            window=jnp.arange(num_envs, dtype=jnp.int32) if param else jnp.zeros((num_envs,), jnp.int32),
+            epsilon=jax.random.normal(noise_key, (num_envs, size), jnp.float32),
             steps=jnp.zeros((num_envs,), jnp.int32),
-            pending=jnp.zeros((num_envs,), bool),
+            due=jnp.zeros((num_envs,), bool),
         )
         return PPOTrainState(
             agent=agent(hp).init(agent_key, obs[0]),
@@ -328,11 +318,12 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
         learner = agent(config.hparams() if hparams is None else hparams)
         params = ts.agent.params
         key, rollout_key = jax.random.split(ts.key)
+        acting = noise_of(ts.noise, params.policy, jnp.arange(num_envs))  # θ and every ε_i hold for the rollout
 
         def step(ts: PPOTrainState, step_key: chex.PRNGKey):
             act_key, env_key = jax.random.split(step_key)
             x = seen(ts.obs_stats, ts.obs)
-            out = learner.policy_out(params, x, noise_of(ts.noise, params.policy, ts.noise.window))
+            out = learner.policy_out(params, x, acting)
             if param:
                 clean = learner.policy_out(params, x)
                 divergence = ppo.kl(clean, out, params.log_std, discrete)
@@ -347,18 +338,10 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
             done = s.terminated | s.truncated
             episode_return = ts.episode_return + s.reward
             noise = ts.noise
-            if param:  # env i's ε is renewed at its episode end (or every resample_every of its steps)
+            if param:  # env i's ε is due a renewal once its episode ends (or after resample_every steps)
                 steps = noise.steps + 1
-                due = steps >= config.resample_every if config.resample_every > 0 else done
-                due = due & ~noise.pending
-                fresh = noise.pool.served + jnp.cumsum(due, dtype=jnp.int32) - 1  # the next unused windows
-                granted = due & (fresh < windows_per_pool)
-                noise = noise._replace(
-                    window=jnp.where(granted, fresh, noise.window).astype(jnp.int32),
-                    steps=jnp.where(granted, 0, steps),
-                    pending=noise.pending | (due & ~granted),
-                    pool=noise.pool._replace(served=noise.pool.served + jnp.sum(granted, dtype=jnp.int32)),
-                )
+                ended = steps >= config.resample_every if config.resample_every > 0 else done
+                noise = noise._replace(steps=steps, due=noise.due | ended)
             record = Rollout(
                 obs=x,
                 action=action,
@@ -368,7 +351,6 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
                 reward=s.reward,
                 terminated=s.terminated,
                 done=done,
-                window=ts.noise.window,
                 kl=divergence,
             )
             ts = ts._replace(
@@ -402,42 +384,46 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
             advantage=flat(advantage),
             target=flat(target),
         )
-        windows = flat(record.window)
-        total = batch.log_prob.shape[0]
         key, epochs_key = jax.random.split(ts.key)
 
-        def minibatch(agent_state: ppo.PPOState, rows: jax.Array):
-            part = jax.tree.map(lambda x: x[rows], batch)
-            return learner.update(agent_state, part, noise_of(ts.noise, agent_state.params.policy, windows[rows]))
+        if config.minibatch_by_env:  # minibatch: all T steps of N / num_minibatches envs
+            by_env = jax.tree.map(lambda x: jnp.swapaxes(x.reshape((num_steps, num_envs) + x.shape[1:]), 0, 1), batch)
+
+            def minibatch(agent_state: ppo.PPOState, rows: jax.Array):
+                part = jax.tree.map(lambda x: x[rows].reshape((-1,) + x.shape[2:]), by_env)  # env-major [G·T, ...]
+                return learner.update(agent_state, part, noise_of(ts.noise, agent_state.params.policy, rows))
+
+            units = num_envs
+        else:  # minibatch: shuffled transitions, each with its env's ε
+
+            def minibatch(agent_state: ppo.PPOState, rows: jax.Array):
+                part = jax.tree.map(lambda x: x[rows], batch)
+                return learner.update(agent_state, part, noise_of(ts.noise, agent_state.params.policy, rows % num_envs))
+
+            units = num_envs * num_steps
 
         def epoch(agent_state: ppo.PPOState, epoch_key: chex.PRNGKey):
-            order = jax.random.permutation(epoch_key, total).reshape(config.num_minibatches, -1)
+            order = jax.random.permutation(epoch_key, units).reshape(config.num_minibatches, -1)
             return jax.lax.scan(minibatch, agent_state, order)
 
         agent_state, infos = jax.lax.scan(epoch, ts.agent, jax.random.split(epochs_key, config.update_epochs))
         return ts._replace(agent=agent_state, key=key), infos
 
     def adapt(ts: PPOTrainState, record: Rollout, hparams: PPOHParams | None = None) -> tuple[PPOTrainState, jax.Array]:
-        """σ adapted to the rollout's mean KL (δ = ``target_distance``), and a new pool carrying each
-        env's current ε. Returns the measured KL (0 without parameter noise)."""
+        """σ adapted to the rollout's mean KL (δ = ``target_distance``), and a fresh ε for every env due
+        one. Returns the measured KL (0 without parameter noise)."""
         hp = config.hparams() if hparams is None else hparams
-        key, pool_key = jax.random.split(ts.key)
+        key, noise_key = jax.random.split(ts.key)
         distance = jnp.mean(record.kl)
         if not param:
             return ts._replace(key=key), distance
         noise = ts.noise
-        sigma = adapt_sigma(noise.sigma, distance, hp.target_distance, hp.adapt_alpha)
-        # The new pool's windows 0 … N−1 hold each env's current ε (a fresh one where a resample was
-        # left pending); the rollout's resamples read windows N, N+1, …
-        values = jax.random.normal(pool_key, (pool_len,), jnp.float32)
-        rows = values[: num_envs * size].reshape(num_envs, size)
-        carried = jnp.where(noise.pending[:, None], rows, epsilon(noise, noise.window))
+        fresh = jax.random.normal(noise_key, noise.epsilon.shape, jnp.float32)
         noise = PPONoiseState(
-            sigma=sigma,
-            pool=NoisePool(values.at[: num_envs * size].set(carried.reshape(-1)), jnp.array(num_envs, jnp.int32)),
-            window=jnp.arange(num_envs, dtype=jnp.int32),
-            steps=jnp.where(noise.pending, 0, noise.steps),
-            pending=jnp.zeros_like(noise.pending),
+            sigma=adapt_sigma(noise.sigma, distance, hp.target_distance, hp.adapt_alpha),
+            epsilon=jnp.where(noise.due[:, None], fresh, noise.epsilon),
+            steps=jnp.where(noise.due, 0, noise.steps),
+            due=jnp.zeros_like(noise.due),
         )
         return ts._replace(noise=noise, key=key), distance
 
@@ -450,22 +436,7 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
         upside_down = jnp.mean(episodes.final_probe < 0) if env.upright is not None else jnp.float32(jnp.nan)
         return jnp.mean(episodes.returns), upside_down.astype(jnp.float32)
 
-    return PPOParts(env, agent, init, rollout, learn, adapt, evaluate, epsilon, windows_per_pool if param else 0)
-
-
-def pool_slots(config: PPOConfig, max_episode_steps: int) -> int:
-    """Windows each parameter-noise pool is sized for (see :func:`pn_jax.noise.pool_size`).
-
-    ``N·(1 + ⌈T/L⌉ + ⌈T/16⌉)``: every env's carried ε, the resamples of a rollout of ``T`` steps whose
-    episodes run to the time limit ``L`` (or ``L = resample_every``), and spares for episodes that
-    end early, so that episodes averaging 16 steps or more within a rollout never wait (a
-    resample the pool has no window left for waits, with the episode's old ε, for the rollout's
-    end). With ``resample_every > 0`` no resample ever waits.
-    """
-    steps = config.num_steps
-    interval = config.resample_every if config.resample_every > 0 else max_episode_steps
-    spare = 0 if config.resample_every > 0 else -(-steps // 16)
-    return config.num_envs * (1 + -(-steps // max(interval, 1)) + spare)
+    return PPOParts(env, agent, init, rollout, learn, adapt, evaluate, noise_of)
 
 
 def build_ppo_env(config: PPOConfig, env: Any = None, env_params: Any = None) -> envs.Env:
@@ -486,7 +457,7 @@ def build_ppo_env(config: PPOConfig, env: Any = None, env_params: Any = None) ->
         return envs.from_object(made, params, name=name, discrete=_has_discrete_actions(made, params))
     if envs.is_known(name) and not envs.brax_envs.is_brax(name):
         return envs.make(name, discrete=not envs.is_continuous(name))
-    return envs.make(name)  # brax/<name>, or the error naming an unknown environment
+    return envs.make(name, brax_backend=config.brax_backend)  # brax/<name>, or the error naming an unknown env
 
 
 def _has_discrete_actions(env: Any, params: Any) -> bool:

@@ -126,7 +126,7 @@ def test_help_is_plain_text_and_default_folders_name_algorithm_and_env(capsys):
     )
 
 
-COMMANDS = ("train", "ablate", "reproduce", "chain", "bench", "locomotion", "plot")
+COMMANDS = ("train", "ablate", "reproduce", "chain", "onpolicy", "bench", "locomotion", "plot")
 """Every entry point of :mod:`pn_jax.cli`, as ``pn_<name>``."""
 HEAVY = ("jax", "gymnax", "flax", "brax", "matplotlib")
 """What building a command's parser must not import: it would take seconds."""

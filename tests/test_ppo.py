@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -10,10 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pn_jax import train_ppo
 from pn_jax.agents import ppo
 from pn_jax.config import PPOConfig, PPOHParams
-from pn_jax.noise import _apply_flat_noise, _window_indices, perturbable_mask
+from pn_jax.noise import _apply_flat_noise, perturbable_mask
 from pn_jax.train_ppo import make_ppo_parts, make_ppo_train
 
 # 4 rollouts of 4 envs × 50 steps, 2 evaluations; Pendulum's episodes (200 steps) end in the 4th rollout.
@@ -67,43 +67,46 @@ def test_gae_by_hand_with_a_truncation_and_a_termination_in_one_rollout():
 
 @pytest.fixture(scope="module")
 def perturbed():
-    """A LayerNorm policy, 6 samples reading 5 noise rows: everything the two tests below check, in one program."""
+    """A LayerNorm policy, 6 samples: one perturbation each (acting) and one per pair of rows (learning)."""
     policy = ppo.PolicyMean(2, (8, 8), layer_norm=True)
     params = jax.jit(policy.init)(jax.random.key(0), jnp.zeros((1, 3)))
     mask = perturbable_mask(params)
-    table = jax.random.normal(jax.random.key(1), (5, ppo.num_perturbable(params, mask)))
-    window = jnp.array([3, 0, 3, 4, 1, 2], jnp.int32)
+    rows = jax.random.normal(jax.random.key(1), (6, ppo.num_perturbable(params, mask)))
     obs = jax.random.normal(jax.random.key(2), (6, 3))
     sigma = 0.3
+    paired = jnp.repeat(rows[:3], 2, axis=0)  # sample b reads ε_{b // 2}
 
-    def materialised(theta):
+    def materialised(theta, eps):
         """The 6 perturbed policies as noise.py builds them (θ + σε, ε a constant), applied one by one."""
-        moved = _apply_flat_noise(theta, jnp.full((6,), sigma), jax.lax.stop_gradient(table[window]), mask)
+        moved = _apply_flat_noise(theta, jnp.full((6,), sigma), jax.lax.stop_gradient(eps), mask)
         return moved, jax.vmap(lambda p, o: policy.apply(p, o[None])[0])(moved, obs)
 
-    def loss(theta, tab):
-        out = ppo.perturbed_apply(policy, theta, ppo.noise_tree(theta, tab, window, sigma, mask), obs)
-        return jnp.sum(jnp.square(out))
+    def apply(theta, eps):
+        return ppo.perturbed_apply(policy, theta, ppo.noise_tree(theta, eps, sigma, mask), obs)
 
     @jax.jit
-    def compute(theta, tab):
-        moved, reference = materialised(theta)
-        return dict(
-            noise=ppo.noise_tree(theta, tab, window, sigma, mask),
-            moved=moved,
-            out=ppo.perturbed_apply(policy, theta, ppo.noise_tree(theta, tab, window, sigma, mask), obs),
-            reference=reference,
-            clean=policy.apply(theta, obs),
-            grads=jax.grad(loss, argnums=(0, 1))(theta, tab),
-            reference_grad=jax.grad(lambda t: jnp.sum(jnp.square(materialised(t)[1])))(theta),
-        )
+    def compute(theta, rows):
+        results = dict(noise=ppo.noise_tree(theta, rows, sigma, mask), clean=policy.apply(theta, obs))
+        for name, eps in (("each", rows), ("pairs", rows[:3])):  # R = 1 and R = 2 rows per perturbation
+            results[name] = dict(
+                out=apply(theta, eps),
+                grads=jax.grad(lambda t, e: jnp.sum(jnp.square(apply(t, e))), argnums=(0, 1))(theta, eps),
+            )
+        for name, eps in (("each", rows), ("pairs", paired)):
+            moved, reference = materialised(theta, eps)
+            results[name].update(
+                moved=moved,
+                reference=reference,
+                reference_grad=jax.grad(lambda t: jnp.sum(jnp.square(materialised(t, eps)[1])))(theta),  # noqa: B023
+            )
+        return results
 
-    return params, compute(params, table)
+    return params, compute(params, rows)
 
 
 def test_noise_tree_cuts_eps_in_leaf_order_and_leaves_layernorm_alone(perturbed):
     params, r = perturbed
-    noise, moved = r["noise"]["params"], r["moved"]["params"]
+    noise, moved = r["noise"]["params"], r["each"]["moved"]["params"]
     assert set(noise["MLP_0"]) == {"Dense_0", "Dense_1"}  # no LayerNorm entry
     # θ + noise is what noise.py's flat cut gives (the same ε in the same leaf order)
     for layer in (noise["MLP_0"]["Dense_1"], noise["Dense_0"]):
@@ -117,14 +120,26 @@ def test_noise_tree_cuts_eps_in_leaf_order_and_leaves_layernorm_alone(perturbed)
     )
 
 
-def test_perturbed_apply_is_theta_plus_sigma_eps_and_its_gradient_reaches_theta_never_eps(perturbed):
-    _, r = perturbed
+@pytest.mark.parametrize("rows_per_perturbation", ["each", "pairs"])
+def test_perturbed_apply_is_theta_plus_sigma_eps_and_its_gradient_reaches_theta_never_eps(
+    perturbed, rows_per_perturbation
+):
+    _, results = perturbed
+    r = results[rows_per_perturbation]
     np.testing.assert_allclose(r["out"], r["reference"], rtol=1e-5, atol=1e-6)
-    assert not np.allclose(r["out"], r["clean"], atol=1e-3)  # the noise does act
+    assert not np.allclose(r["out"], results["clean"], atol=1e-3)  # the noise does act
     grad_theta, grad_eps = r["grads"]
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), grad_theta, r["reference_grad"])
     assert float(jnp.max(jnp.abs(grad_eps))) == 0.0
     assert float(jnp.max(jnp.abs(grad_theta["params"]["MLP_0"]["Dense_0"]["kernel"]))) > 0
+
+
+def test_perturbed_apply_refuses_rows_that_do_not_split_evenly(perturbed):
+    params, _ = perturbed
+    policy = ppo.PolicyMean(2, (8, 8), layer_norm=True)
+    noise = ppo.noise_tree(params, jnp.zeros((4, ppo.num_perturbable(params))), 0.1)
+    with pytest.raises(ValueError, match="obs: 6 rows for 4 perturbations"):
+        ppo.perturbed_apply(policy, params, noise, jnp.zeros((6, 3)))
 
 
 def test_log_prob_entropy_and_kl_match_closed_forms():
@@ -163,8 +178,8 @@ def test_log_prob_entropy_and_kl_match_closed_forms():
 
 @pytest.fixture(scope="module")
 def pendulum_block():
-    """Pendulum, parameter noise renewed every 10 steps: a rollout and its update."""
-    config = PPOConfig(**{**TINY_PPO, "exploration": "param", "resample_every": 10})
+    """Pendulum under parameter noise: a rollout, its update and the adaptation."""
+    config = PPOConfig(**{**TINY_PPO, "exploration": "param"})
     parts = make_ppo_parts(config)
 
     def block(key):
@@ -176,37 +191,22 @@ def pendulum_block():
     return config, parts, *jax.jit(block)(jax.random.key(0))
 
 
-def test_each_env_acts_with_its_own_eps_renewed_every_k_steps(pendulum_block):
-    _, parts, state, _, rollout, _, _, _ = pendulum_block
-    window = np.asarray(rollout.window)  # [T=50, N=4]
-    assert len(set(window[0])) == 4  # four envs, four different ε
-    eps = np.asarray(parts.epsilon(state.noise, jnp.asarray(window[0])))
-    assert not np.allclose(eps[0], eps[1])
-    changed = window[1:] != window[:-1]  # [49, 4]
-    expected = (np.arange(1, 50) % 10 == 0)[:, None]
-    np.testing.assert_array_equal(changed, np.broadcast_to(expected, changed.shape))
-    assert len(np.unique(window)) == 4 * 5  # never one ε twice
-    # the pool's windows are noise.py's disjoint windows
-    values, size = state.noise.pool.values, eps.shape[1]
-    np.testing.assert_array_equal(eps[2], values[_window_indices(jnp.int32(window[0, 2]), size, values.shape[0])])
-
-
 def test_stored_log_probs_are_the_perturbed_policys_and_the_first_ratio_is_one(pendulum_block):
-    _, parts, _, after_rollout, rollout, _, infos, _ = pendulum_block
-    agent = parts.agent(PPOConfig(**TINY_PPO).hparams())
+    config, parts, _, after_rollout, rollout, _, infos, _ = pendulum_block
+    assert config.minibatch_by_env
+    agent = parts.agent(config.hparams())
     params, noise = after_rollout.agent.params, after_rollout.noise
-    obs, action = rollout.obs.reshape(-1, 3), rollout.action.reshape(-1, 1)
-    window = rollout.window.reshape(-1)
+    env_major = lambda x: jnp.swapaxes(x, 0, 1).reshape((-1,) + x.shape[2:])  # noqa: E731 [T, N, ...] -> [N·T, ...]
+    obs, action = env_major(rollout.obs), env_major(rollout.action)
 
     @jax.jit
-    def log_probs(params, noise, obs, action, window):
-        table = parts.epsilon(noise, jnp.arange(parts.pool_windows))
-        out = agent.policy_out(params, obs, ppo.noise_tree(params.policy, table, window, noise.sigma))
+    def log_probs(params, noise, obs, action):
+        out = agent.policy_out(params, obs, parts.noise(noise, params.policy, jnp.arange(4)))  # env i: rows i·T …
         clean = agent.policy_out(params, obs)
         return ppo.log_prob(out, params.log_std, action, False), ppo.log_prob(clean, params.log_std, action, False)
 
-    recomputed, clean = log_probs(params, noise, obs, action, window)
-    stored = rollout.log_prob.reshape(-1)
+    recomputed, clean = log_probs(params, noise, obs, action)
+    stored = env_major(rollout.log_prob)
     np.testing.assert_allclose(recomputed, stored, atol=1e-5)
     assert float(jnp.max(jnp.abs(clean - stored))) > 1e-2
     deviation = np.asarray(infos.ratio_deviation)  # [epochs, minibatches]
@@ -215,50 +215,47 @@ def test_stored_log_probs_are_the_perturbed_policys_and_the_first_ratio_is_one(p
 
 
 def test_the_update_moves_theta_and_leaves_eps_and_sigma_to_adapt(pendulum_block):
-    config, parts, _, after_rollout, rollout, after_learn, _, (adapted, distance) = pendulum_block
+    config, _, state, after_rollout, rollout, after_learn, _, (adapted, distance) = pendulum_block
     before = after_rollout.agent.params.policy["params"]["MLP_0"]["Dense_0"]["kernel"]
     assert not np.allclose(after_learn.agent.params.policy["params"]["MLP_0"]["Dense_0"]["kernel"], before)
-    np.testing.assert_array_equal(after_learn.noise.pool.values, after_rollout.noise.pool.values)
+    np.testing.assert_array_equal(after_learn.noise.epsilon, state.noise.epsilon)
     sigma = float(after_learn.noise.sigma)
     expected = sigma / 1.01 if float(distance) > config.target_distance else sigma * 1.01
     assert float(adapted.noise.sigma) == pytest.approx(expected, rel=1e-6)
     assert float(distance) == pytest.approx(float(jnp.mean(rollout.kl)), rel=1e-6) and float(distance) > 0
-    # the new pool carries each env's current ε into its windows 0 … N−1
-    np.testing.assert_array_equal(
-        parts.epsilon(adapted.noise, jnp.arange(4)), parts.epsilon(after_learn.noise, after_learn.noise.window)
+    # no episode ended in the first 50 steps: every env keeps its ε
+    assert not np.any(np.asarray(rollout.done)) and not np.any(np.asarray(after_rollout.noise.due))
+    np.testing.assert_array_equal(adapted.noise.epsilon, state.noise.epsilon)
+    np.testing.assert_array_equal(adapted.noise.steps, [50] * 4)
+
+
+@pytest.mark.parametrize("minibatch_by_env", [True, False])
+def test_each_env_has_its_own_eps_renewed_after_its_episode_ends(minibatch_by_env):
+    """CartPole's episodes end at different steps: an env's ε holds through its rollout and is renewed
+    when the rollout ends if that env's episode ended in it (and only then); four envs, four ε.
+    The categorical policy's update is finite and its first ratio 1 with either minibatch layout."""
+    changes = dict(
+        env="CartPole-v1", exploration="param", minibatch_by_env=minibatch_by_env, num_steps=20, total_steps=800
     )
-
-
-def test_eps_renews_at_each_envs_own_episode_end_until_the_pool_is_spent(monkeypatch):
-    """CartPole's episodes end at different steps. With a pool of three spare windows, the first three
-    episode ends renew that env's ε at once (and nothing else does); the later ones wait, with the old
-    ε, for the redraw, which gives those envs a fresh ε and the others their current one. The
-    categorical policy's update is finite, its first ratio 1."""
-    slots = lambda config, max_episode_steps: config.num_envs + 2  # noqa: E731 (pool_size adds one window)
-    monkeypatch.setattr(train_ppo, "pool_slots", slots)
-    config = PPOConfig(**{**TINY_PPO, "env": "CartPole-v1", "exploration": "param"})
+    config = PPOConfig(**{**TINY_PPO, **changes})
     parts = make_ppo_parts(config)
-    assert parts.pool_windows == 4 + 3
 
     def block(key):
-        state, rollout = parts.rollout(parts.init(key))
-        return state, rollout, parts.learn(state, rollout)[1], parts.adapt(state, rollout)[0]
+        start = parts.init(key)
+        state, rollout = parts.rollout(start)
+        return start, state, rollout, parts.learn(state, rollout)[1], parts.adapt(state, rollout)[0]
 
-    state, rollout, infos, redrawn = jax.jit(block)(jax.random.key(3))
-    window, done, pending = np.asarray(rollout.window), np.asarray(rollout.done), np.asarray(state.noise.pending)
-    ends = list(zip(*np.nonzero(done), strict=True))  # (step, env) in the order the pool serves them
-    granted, waiting = ends[:3], ends[3:]
-    assert len({i for _, i in granted}) > 1 and len(waiting) >= 2 and granted[-1][0] < len(done) - 1
-    expected = np.zeros_like(window, bool)  # window changes after step t
-    for t, i in granted:
-        expected[t, i] = True
-    np.testing.assert_array_equal(window[1:] != window[:-1], expected[:-1])
-    assert len(set(window[0])) == 4 and set(np.unique(window)) == set(range(7))  # never one ε twice
-    np.testing.assert_array_equal(pending, [any(i == j for _, j in waiting) for i in range(4)])
-    assert not np.any(np.asarray(redrawn.noise.pending))
-    old = np.asarray(parts.epsilon(state.noise, state.noise.window))
-    new = np.asarray(parts.epsilon(redrawn.noise, jnp.arange(4)))
-    assert [np.array_equal(old[i], new[i]) for i in range(4)] == list(~pending)
+    start, state, rollout, infos, renewed = jax.jit(block)(jax.random.key(3))  # envs 1 and 2 run on
+    eps, done = np.asarray(start.noise.epsilon), np.asarray(rollout.done)
+    assert eps.shape == (4, ppo.num_perturbable(start.agent.params.policy)) and len({r.tobytes() for r in eps}) == 4
+    ended = done.any(axis=0)
+    assert ended.any() and not ended.all(), done.sum(axis=0)  # the test needs both kinds of env
+    np.testing.assert_array_equal(np.asarray(state.noise.due), ended)
+    np.testing.assert_array_equal(np.asarray(state.noise.epsilon), eps)  # nothing changes mid-rollout
+    new = np.asarray(renewed.noise.epsilon)
+    assert [not np.array_equal(new[i], eps[i]) for i in range(4)] == list(ended)
+    np.testing.assert_array_equal(np.asarray(renewed.noise.steps), np.where(ended, 0, 20))
+    assert not np.any(np.asarray(renewed.noise.due))
     assert rollout.action.dtype == jnp.int32 and np.all(np.isfinite(np.asarray(infos.value_loss)))
     assert np.asarray(infos.ratio_deviation)[0, 0] <= 1e-5
 
@@ -284,7 +281,7 @@ def test_metrics_finite_and_shaped_like_the_off_policy_trainers(pendulum_param):
     assert all(int(x) == -1 for x in m.nonfinite) and m.coverage.shape == (0, 0)
     np.testing.assert_allclose(m.sigma[0], config.sigma_init, rtol=1e-6)  # σ in force during the first rollout
     assert np.all(np.asarray(m.action_distance) > 0)
-    assert state.noise.window.shape == (4,)
+    assert state.noise.epsilon.shape == (4, ppo.num_perturbable(state.agent.params.policy))
 
 
 def test_same_key_same_result_and_keys_differ(pendulum_param):
@@ -380,6 +377,7 @@ def test_cartpole_learns():
         ("target_distance", -1.0),
         ("adapt_alpha", 0.5),
         ("resample_every", -1),
+        ("minibatch_by_env", "yes"),
         ("eval_every", 12_345),
         ("eval_episodes", 0),
     ],
@@ -387,6 +385,16 @@ def test_cartpole_learns():
 def test_bad_values_raise_naming_the_field(field, value):
     with pytest.raises(ValueError, match=rf"^{field}: "):
         PPOConfig(**{field: value})
+
+
+def test_parameter_noise_needs_whole_rollouts_per_eps_and_whole_envs_per_minibatch():
+    with pytest.raises(ValueError, match=r"^resample_every: \(150\) must be a multiple of num_steps \(100\)"):
+        PPOConfig(exploration="param", resample_every=150)
+    with pytest.raises(ValueError, match=r"^num_minibatches: \(8\) must divide num_envs \(100\) with minibatch_by_env"):
+        PPOConfig(exploration="param", num_minibatches=8)
+    assert PPOConfig(exploration="param", num_minibatches=8, minibatch_by_env=False).minibatch_by_env is False
+    assert PPOConfig(exploration="param").minibatch_by_env and not PPOConfig().minibatch_by_env  # derived
+    assert PPOConfig(exploration="param", resample_every=200).resample_every == 200
 
 
 def test_config_schedule_hparams_and_replace():
@@ -429,3 +437,54 @@ def test_the_library_entry_points_take_a_ppo_config():
     assert (trainer.num_chunks, trainer.chunk_steps) == (64 // config.eval_every, config.eval_every)
     assert build_env(config).num_actions == 2 and build_env(PPOConfig()).num_actions == 0
     assert CONFIGS["ppo"] is PPOConfig
+
+
+# --------------------------------------------------------------------------------------------
+# The on-policy experiment (pn-onpolicy)
+# --------------------------------------------------------------------------------------------
+
+
+def test_onpolicy_strategies_share_everything_but_their_exploration():
+    from pn_jax.experiments import onpolicy
+
+    config = onpolicy.Config(env=("MountainCarContinuous-v0", "DeepSea-20"), total_steps=20_000)
+    runs = {s: onpolicy.task_config("MountainCarContinuous-v0", s, config) for s in onpolicy.strategies("x", config)}
+    assert runs["param"].exploration == "param" and runs["param"].minibatch_by_env
+    assert (runs["wide"].init_log_std, runs["wide"].learn_log_std) == (0.5, False)
+    assert runs["gaussian"] == PPOConfig(
+        env="MountainCarContinuous-v0", total_steps=20_000, eval_every=20_000, eval_episodes=5
+    )
+    for name in ("total_steps", "eval_every", "eval_episodes", "num_envs", "lr", "hidden_sizes"):
+        assert len({getattr(run, name) for run in runs.values()}) == 1, name
+    assert onpolicy.strategies("DeepSea-20", config) == ("gaussian", "param")  # no std to widen
+    assert onpolicy.prepare(dataclasses.replace(config, quick=True, num_seeds=8)).num_seeds == 2
+    for field, value in (("num_seeds", 0), ("total_steps", -1), ("env", ()), ("strategy", ())):
+        with pytest.raises(ValueError, match=rf"^{field}: "):
+            onpolicy.prepare(dataclasses.replace(config, **{field: value}))
+    with pytest.raises(ValueError, match=r"^total_steps: \(20001\) must be a multiple"):
+        onpolicy.prepare(dataclasses.replace(config, total_steps=20_001))
+
+
+def test_onpolicy_report_pairs_each_strategy_with_param(pendulum_param):
+    """The summary of two strategies' records (here the tiny run under two σ₀): the table's rows,
+    σ and KL from the curves, and a paired comparison against param on the common seeds."""
+    from pn_jax.experiments import onpolicy
+    from pn_jax.results import metrics_dict
+
+    config, train, _ = pendulum_param
+    keys = jax.random.split(jax.random.key(0), 2)
+    grid = jax.tree.map(lambda x: jnp.stack([x, x]), config.hparams())
+    records = {}
+    for name, sigma in (("param", 0.3), ("gaussian", 1e-4)):
+        _, metrics = jax.jit(jax.vmap(train))(keys, grid._replace(sigma_init=jnp.full(2, sigma)))
+        records[name] = metrics_dict(
+            config, metrics, [0, 1], jax_version="x", device="cpu", compile_seconds=0.0, run_seconds=1.0
+        )
+    out = onpolicy.report("Pendulum-v1", records, "pn-onpolicy --env Pendulum-v1")
+    assert [row["strategy"] for row in out.rows] == ["param", "gaussian"]
+    last_sigma = [values[-1] for values in records["param"]["sigma"]["value"]]
+    assert out.rows[0]["final_sigma"] == pytest.approx(float(np.median(last_sigma)))
+    assert out.rows[0]["final_kl"] > out.rows[1]["final_kl"] > 0
+    assert [c["comparison"] for c in out.comparisons] == ["param vs gaussian"]
+    assert "`pn-onpolicy --env Pendulum-v1`" in out.markdown and "| param |" in out.markdown
+    assert "range" in out.markdown and "95% CI" not in out.markdown  # 2 seeds: a range, never a CI

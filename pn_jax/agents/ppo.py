@@ -5,11 +5,11 @@ The policy is a *mean network* (an MLP with LayerNorm after each hidden layer, l
 the mean of a diagonal Gaussian with a state-independent log-std (continuous actions, normalised
 ``[-1, 1]`` units) or the logits of a categorical (discrete actions); a separate value network.
 
-Parameter noise enters through :func:`perturbed_apply`: the mean network evaluated at ``θ + σ·ε``
-with one ``ε`` per *sample* (per environment when acting, per transition when learning), written
-as ``x·(W + σE) + b + σe = (x·W + b) + σ·(x·E + e)`` for every Dense layer. ``ε`` enters as a
-constant (``stop_gradient``), so the gradient reaches θ through ``θ + σε`` and never ε; LayerNorm
-parameters and the log-std are never perturbed (:func:`pn_jax.noise.perturbable_mask`).
+Parameter noise enters through :func:`perturbed_apply`: the mean network evaluated at ``θ + σ·ε_g``
+with one ``ε_g`` per environment, applied to that environment's rows (one observation when acting,
+its rollout's steps when learning). ``ε`` enters as a constant (``stop_gradient``), so the gradient
+reaches θ through ``θ + σε`` and never ε; LayerNorm parameters and the log-std are never perturbed
+(:func:`pn_jax.noise.perturbable_mask`).
 
 References:
   Schulman et al., 2017. Proximal Policy Optimization Algorithms. arXiv:1707.06347.
@@ -80,39 +80,35 @@ class PPOParams(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
-def noise_tree(
-    params: Params, table: jax.Array, window: jax.Array, scale: jax.Array | float, mask: Params | None = None
-) -> Params:
-    """``scale·ε_b`` for each sample ``b``, ``ε_b = table[window[b]]``, cut into the masked leaves of ``params``.
+def noise_tree(params: Params, rows: jax.Array, scale: jax.Array | float, mask: Params | None = None) -> Params:
+    """``scale·ε_g`` for each perturbation ``g``, ``ε_g = rows[g]``, cut into the masked leaves of ``params``.
 
     ``ε`` is read in leaf order, as :func:`pn_jax.noise.perturb` and the parameter-noise
-    strategies cut a flat draw (``P``: the masked leaves' total size). Each leaf's rows are gathered
-    from their own columns of ``table``, so no ``[B, P]`` copy is formed before the leaves. Unmasked
-    leaves (LayerNorm) are left out: the result holds only the ``kernel``/``bias`` of Dense layers,
-    the variables :func:`perturbed_apply` reads.
+    strategies cut a flat draw (``P``: the masked leaves' total size). Unmasked leaves (LayerNorm)
+    are left out: the result holds only the ``kernel``/``bias`` of Dense layers, the variables
+    :func:`perturbed_apply` reads.
 
     Args:
       params: flax params ``{"params": {...}}`` (θ, no batch axis).
-      table: ``[K, P]`` float32 noise rows (e.g. a noise pool's disjoint windows).
-      window: ``[B]`` int32 row of each sample.
+      rows: ``[G, P]`` float32, one ε per perturbation.
       scale: σ, a scalar.
       mask: perturbable leaves (default :func:`pn_jax.noise.perturbable_mask`).
 
     Returns:
-      A nested dict like ``params`` with the masked leaves only, each ``[B, *leaf.shape]``.
+      A nested dict like ``params`` with the masked leaves only, each ``[G, *leaf.shape]``.
     """
     mask = perturbable_mask(params) if mask is None else mask
     leaves, treedef = jax.tree.flatten(params)
     pieces, offset = [], 0
     for leaf, flag in zip(leaves, treedef.flatten_up_to(mask), strict=True):
         if flag:
-            piece = table[window, offset : offset + leaf.size].reshape(window.shape + leaf.shape)
+            piece = rows[:, offset : offset + leaf.size].reshape(rows.shape[:1] + leaf.shape)
             pieces.append((scale * piece).astype(leaf.dtype))
             offset += leaf.size
         else:
             pieces.append(None)
-    if offset != table.shape[1]:
-        raise ValueError(f"table: {table.shape[1]} values per row for {offset} perturbable weights")
+    if offset != rows.shape[1]:
+        raise ValueError(f"rows: {rows.shape[1]} values per row for {offset} perturbable weights")
 
     def prune(node: Any) -> Any:
         if not hasattr(node, "items"):
@@ -145,23 +141,48 @@ def _add_dense_noise(next_fun, args, kwargs, context):
     return out
 
 
-def perturbed_apply(module: nn.Module, params: Params, noise: Params | None, obs: jax.Array) -> jax.Array:
-    """``module`` at ``θ + noise`` with one perturbation per sample: ``obs [B, O] -> [B, ...]``.
+def _moved(theta: Any, noise: Any) -> tuple[Any, Any]:
+    """``(θ + noise, vmap axes)``: perturbed leaves ``[G, ...]`` (axis 0), the others θ's own (None)."""
+    if hasattr(theta, "items"):
+        pairs = {name: _moved(child, None if noise is None else noise.get(name)) for name, child in theta.items()}
+        return {name: pair[0] for name, pair in pairs.items()}, {name: pair[1] for name, pair in pairs.items()}
+    if noise is None:
+        return theta, None
+    return theta + jax.lax.stop_gradient(noise), 0
 
-    Equal, up to float rounding, to ``vmap(module.apply)(θ + noise, obs)``, without forming ``B``
-    copies of θ: each Dense layer computes ``x·W + b + (x·E_b + e_b)``. The noise is a constant
-    (``stop_gradient``): gradients flow to θ only.
+
+def perturbed_apply(module: nn.Module, params: Params, noise: Params | None, obs: jax.Array) -> jax.Array:
+    """``module`` at ``θ + noise_g`` for ``G`` perturbations, each applied to its own rows of ``obs``.
+
+    ``obs [G·R, O] -> [G·R, ...]``: rows ``g·R … g·R + R − 1`` use perturbation ``g`` (``R`` =
+    ``len(obs) / G``). Two programs, equal up to float rounding to
+    ``vmap(module.apply)(θ + noise, obs.reshape(G, R, O))``:
+
+    * ``R = 1`` (one sample per perturbation, e.g. acting with ``N`` envs): each Dense layer
+      computes ``x·W + b + (x·E_g + e_g)``, one pass over the noise and no copies of θ;
+    * ``R > 1`` (e.g. all ``T`` steps of an env in a minibatch): ``G`` perturbed copies of θ, each
+      applied to its ``R`` rows as one matrix product, so the cost is that of the unperturbed
+      network plus ``G·P`` additions.
+
+    The noise is a constant (``stop_gradient``): gradients flow to θ only, summed over the copies.
 
     Args:
       module: a flax module built of ``nn.Dense`` (and unperturbed layers such as LayerNorm).
       params: θ, flax params ``{"params": {...}}``.
-      noise: :func:`noise_tree` output (``[B, ...]`` leaves); None applies θ itself.
-      obs: ``[B, O]``.
+      noise: :func:`noise_tree` output (``[G, ...]`` leaves); None applies θ itself.
+      obs: ``[G·R, O]``.
     """
     if noise is None:
         return module.apply(params, obs)
-    with nn.intercept_methods(_add_dense_noise):
-        return module.apply({**params, "noise": noise["params"]}, obs)
+    groups = jax.tree.leaves(noise)[0].shape[0]
+    if obs.shape[0] % groups:
+        raise ValueError(f"obs: {obs.shape[0]} rows for {groups} perturbations (must be a multiple)")
+    if obs.shape[0] == groups:
+        with nn.intercept_methods(_add_dense_noise):
+            return module.apply({**params, "noise": noise["params"]}, obs)
+    moved, axes = _moved(params, noise)
+    out = jax.vmap(module.apply, in_axes=(axes, 0))(moved, obs.reshape(groups, -1, *obs.shape[1:]))
+    return out.reshape(obs.shape[0], *out.shape[2:])
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,10 +351,11 @@ def make_ppo(
     ``½·max((V − R)², (V_old + clip(V − V_old, ±clip_eps) − R)²)``. With ``learn_log_std=False`` the
     log-std stays at ``init_log_std`` (no gradient reaches it).
 
-    ``update(state, batch, noise)`` takes the per-sample parameter noise of the policy that
-    acted (:func:`noise_tree`, ``[B, ...]`` leaves), or None: the ratio is
-    ``π_{θ+σε_b}(a_b|s_b) / π_old(a_b|s_b)`` with the same ``ε_b`` that acted, recomputed at the
-    current θ, and the gradient is taken with respect to θ.
+    ``update(state, batch, noise)`` takes the parameter noise of the policies that acted
+    (:func:`noise_tree`, ``[G, ...]`` leaves; rows ``g·R … g·R + R − 1`` of the batch acted with
+    ``ε_g``, see :func:`perturbed_apply`), or None: the ratio is ``π_{θ+σε_g}(a|s) / π_old(a|s)``
+    with the same ``ε_g`` that acted, recomputed at the current θ, and the gradient is taken with
+    respect to θ.
 
     Args:
       policy, value: the networks.

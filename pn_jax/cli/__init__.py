@@ -1,5 +1,5 @@
 """The command-line programs, installed as ``pn-train``, ``pn-ablate``, ``pn-reproduce``, ``pn-chain``,
-``pn-bench``, ``pn-locomotion`` and ``pn-plot`` (also run as ``python scripts/<name>.py``).
+``pn-onpolicy``, ``pn-bench``, ``pn-locomotion`` and ``pn-plot`` (also run as ``python scripts/<name>.py``).
 
 Each entry point prepares JAX's backends before the program's module is imported (importing
 gymnax starts them): with ``--coordinator HOST:PORT --num-processes P --process-id I`` (or
@@ -198,6 +198,7 @@ pn_train = _command("train", distributed=True)
 pn_ablate = _command("ablate", distributed=True)
 pn_reproduce = _command("reproduce")
 pn_chain = _command("chain")
+pn_onpolicy = _command("onpolicy")
 pn_bench = _command("bench", cache="off")
 pn_locomotion = _command("locomotion")
 pn_plot = _command("plot", cache="off")

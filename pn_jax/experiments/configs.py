@@ -46,6 +46,44 @@ class ReproduceConfig:
     """Gaussian / OU action-noise std."""
 
 
+ONPOLICY_TASKS: dict[str, dict[str, int]] = {
+    "MountainCarContinuous-v0": {"total_steps": 300_000, "eval_every": 30_000, "eval_episodes": 5},
+    "SparsePendulum-v1": {"total_steps": 150_000, "eval_every": 10_000},
+    "Pendulum-v1": {"total_steps": 150_000, "eval_every": 10_000},
+    "DeepSea-20": {"total_steps": 200_000, "eval_every": 20_000, "eval_episodes": 1},
+    "brax/hopper": {"total_steps": 200_000, "eval_every": 50_000, "eval_episodes": 2},
+    "brax/halfcheetah": {"total_steps": 200_000, "eval_every": 50_000, "eval_episodes": 2},
+}
+"""PPO's step budget (equal for every strategy) and evaluations per task; every other setting is
+:class:`pn_jax.PPOConfig`'s default (rejax's Pendulum configuration: 100 envs × 100 steps)."""
+
+ONPOLICY_STRATEGIES: tuple[str, ...] = ("gaussian", "wide", "param")
+"""gaussian: PPO's own sampling (learned log-std); wide: the same with a larger log-std held fixed
+(``wide_log_std``: "just add more noise"); param: on-policy parameter noise on top of PPO's sampling."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OnPolicyConfig:
+    """Tasks, strategies, seeds and budget; every run is PPO with :class:`pn_jax.PPOConfig`'s defaults."""
+
+    env: tuple[str, ...] = ("MountainCarContinuous-v0", "SparsePendulum-v1")
+    """tasks (budgets: MountainCarContinuous-v0 300k steps, SparsePendulum-v1 and Pendulum-v1 150k, DeepSea-20,
+    brax/hopper and brax/halfcheetah 200k; any other env gets 150k)."""
+    strategy: tuple[Literal["gaussian", "wide", "param"], ...] = ONPOLICY_STRATEGIES
+    """gaussian: PPO's own sampling; wide: that with a larger fixed log-std (wide_log_std; continuous actions
+    only); param: per-env parameter noise on the policy's mean network, σ adapted to a KL target."""
+    num_seeds: int = 8
+    """seeds per (task, strategy); seed k is jax.random.key(seed + k) in every strategy (paired comparisons)."""
+    seed: int = 0
+    """first seed."""
+    total_steps: int = 0
+    """env steps per seed (0: the task's budget)."""
+    wide_log_std: float = 0.5
+    """the wide control's fixed log-std in normalised action units (PPO's starts at 0: std 1)."""
+    quick: bool = False
+    """tiny budget (20k steps, 2 seeds at most, 2 evaluations) that checks the pipeline, not the result."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ChainConfig:
     """Chain lengths, strategies, seeds and budget."""

@@ -4,8 +4,10 @@ Each program is compiled once ahead of time and then timed: :func:`compare` (str
 the bare loop, interleaved rounds), :func:`seed_sweep`, :func:`population_sweep` (a fixed replay
 ratio), :func:`evaluation` (its share of a run), :func:`physics` (a brax env alone),
 :func:`reset_bound` (brax's every-step auto-reset) and :func:`resumable` (the chunked runner against
-the fused program). ``pn-bench --help`` says what each measures. Memory is XLA's static estimate
-for the compiled program; on a GPU the device's peak bytes in use are recorded too.
+the fused program). ``--algo`` picks the learner of the comparison (DDPG by default; TD3, DQN, and
+PPO, whose rows, :func:`ppo_compare`, are one seed at several env counts, with a brax task beside
+gymnax's). ``pn-bench --help`` says what each measures. Memory is XLA's static estimate for the
+compiled program; on a GPU the device's peak bytes in use are recorded too.
 
 Example (a notebook)::
 
@@ -25,15 +27,58 @@ import jax
 import jax.numpy as jnp
 
 from pn_jax import DDPGConfig, envs, normalization, parallel, runner
-from pn_jax.config import EVALUATIONS
+from pn_jax.config import CONFIGS, EVALUATIONS, PPOConfig
 from pn_jax.experiments.common import Log, compile_sharded, device_name, mesh_of, say
 from pn_jax.experiments.configs import BenchConfig as Config
 from pn_jax.networks import Actor
 from pn_jax.train import network_input, run_episodes
 
+BASELINES: dict[str, str] = {"ddpg": "none", "td3": "none", "dqn": "egreedy", "ppo": "gaussian"}
+"""The strategy each learner's others are measured against (PPO has no none: its own sampling)."""
 
-def _compile(config: DDPGConfig, num_seeds: int, mesh) -> tuple:
+DEFAULT_EXPLORATIONS: dict[str, tuple[str, ...]] = {
+    "ddpg": ("none", "gaussian", "param"),
+    "td3": ("none", "gaussian", "param"),
+    "dqn": ("egreedy", "param"),
+    "ppo": ("gaussian", "param"),
+}
+"""The strategies compared when ``--explorations`` is not given, by ``--algo``."""
+
+SWEEP_ALGOS = ("ddpg", "td3")
+"""The learners the sweeps beyond the comparison (seeds, population, evaluation, resumable, reset bound) time."""
+
+PPO_NUM_STEPS = PPOConfig.num_steps
+"""Steps of each env per PPO rollout in the PPO rows (PPOConfig's default, rejax's for Pendulum-v1)."""
+
+
+def env_of(bench: Config) -> str:
+    """``--env``, or the learner's default task: Pendulum-v1 (CartPole-v1 for DQN)."""
+    return bench.env or ("CartPole-v1" if bench.algo == "dqn" else "Pendulum-v1")
+
+
+def explorations_of(bench: Config) -> tuple[str, ...]:
+    """``--explorations``, or the learner's default strategies (:data:`DEFAULT_EXPLORATIONS`)."""
+    return tuple(bench.explorations) or DEFAULT_EXPLORATIONS[bench.algo]
+
+
+def _learner(bench: Config) -> type:
+    """The config class of ``--algo`` (DDPGConfig, TD3Config, DQNConfig or PPOConfig)."""
+    return CONFIGS[bench.algo]
+
+
+def _compile(config, num_seeds: int, mesh) -> tuple:
     return compile_sharded(config, (jax.random.split(jax.random.key(0), num_seeds),), mesh)
+
+
+def _compile_one(config) -> tuple:
+    """``(compiled, (key,), compile_seconds)``: ``jit(train)`` of one seed, not vmapped, on the default
+    device (how rejax's ``jit(algo.train)(key)`` runs, for the PPO rows set beside it)."""
+    from pn_jax import make_train
+
+    key = jax.random.key(0)
+    start = time.perf_counter()
+    compiled = jax.jit(make_train(config)).lower(key).compile()
+    return compiled, (key,), time.perf_counter() - start
 
 
 def _memory_mb(compiled) -> float | None:
@@ -49,8 +94,15 @@ def _device_peak_mb() -> float | None:
     return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
 
 
+def _updates_per_step(config) -> float:
+    """Learner updates per env step: the config's ``updates_per_step`` (PPO: gradient steps per env step)."""
+    if isinstance(config, PPOConfig):
+        return config.num_updates / config.total_steps
+    return config.updates_per_step
+
+
 def _row(
-    config: DDPGConfig,
+    config,
     num_seeds: int,
     seconds: float,
     compile_seconds: float,
@@ -62,11 +114,13 @@ def _row(
 ) -> dict:
     """One measurement's row (and its logged line): throughput, compile time, memory."""
     row = {
+        "algo": config.algo,
+        "env": config.env,
         "exploration": label or config.exploration,
         "devices": mesh.size,
         "num_seeds": num_seeds,
         "num_envs": config.num_envs,
-        "updates_per_step": config.updates_per_step,
+        "updates_per_step": _updates_per_step(config),
         "total_steps": config.total_steps,
         "eval_every": config.eval_every,
         "env_steps_per_second": num_seeds * config.total_steps / seconds,
@@ -77,9 +131,10 @@ def _row(
         "device_peak_mb": _device_peak_mb(),
         **extra,
     }
+    learner = "" if config.algo == "ddpg" else f"{config.algo} {config.env}: "
     say(
         log,
-        f"{row['exploration']:>15} devices={mesh.size} seeds={num_seeds:<4} N={config.num_envs:<5} "
+        f"{learner}{row['exploration']:>15} devices={mesh.size} seeds={num_seeds:<4} N={config.num_envs:<5} "
         f"{row['env_steps_per_second']:>10.0f} env-steps/s {row['updates_per_second']:>8.0f} updates/s"
         f"  compile {compile_seconds:5.1f} s",
     )
@@ -96,20 +151,28 @@ def _time(compiled, keys, rounds: int = 1) -> float:
     return best
 
 
+def _interleaved(programs: dict, rounds: int) -> dict:
+    """``name -> fastest seconds`` of ``programs`` (``name -> (config, compiled, args, …)``), timed in
+    ``rounds`` interleaved rounds in a rotating order, so no program always runs first."""
+    best = {name: float("inf") for name in programs}
+    names = list(programs)
+    for round_ in range(rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            _, compiled, args, _ = programs[name]
+            best[name] = min(best[name], _time(compiled, args))
+    return best
+
+
 def compare(bench: Config, mesh, log: Log = None) -> list[dict]:
-    """Exploration strategies against the bare loop, interleaved rounds, best round kept."""
+    """Exploration strategies against the baseline (the bare loop for DDPG and TD3, ε-greedy for DQN),
+    interleaved rounds, best round kept."""
     rows = []
     for num_seeds in bench.seeds:
         programs = {}
-        for name in bench.explorations:
+        for name in explorations_of(bench):
             config = compare_config(bench, name)
             programs[name] = (config, *_compile(config, num_seeds, mesh))
-        best = {name: float("inf") for name in programs}
-        names = list(programs)
-        for round_ in range(bench.rounds):  # rotate the order so no program always runs first
-            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-                _, compiled, keys, _ = programs[name]
-                best[name] = min(best[name], _time(compiled, keys))
+        best = _interleaved(programs, bench.rounds)
         for name, (config, compiled, _, compile_seconds) in programs.items():
             rows.append(
                 _row(config, num_seeds, best[name], compile_seconds, compiled, mesh, name, log, sweep="compare")
@@ -117,14 +180,16 @@ def compare(bench: Config, mesh, log: Log = None) -> list[dict]:
     return rows
 
 
-def compare_config(bench: Config, name: str) -> DDPGConfig:
-    """The comparison's config for a strategy name; ``param/fresh`` (or ``param+gaussian/fresh``) is
-    parameter noise without the noise pool: a fresh draw at every resample."""
+def compare_config(bench: Config, name: str):
+    """The comparison's config (of ``--algo``: DDPG, TD3 or DQN) for a strategy name; ``param/fresh``
+    (or ``param+gaussian/fresh``) is parameter noise without the noise pool: a fresh draw at every resample."""
     exploration, _, variant = name.partition("/")
     if variant not in ("", "fresh"):
         raise ValueError(f"explorations: unknown variant {variant!r} in {name!r}; only '/fresh' exists")
-    return DDPGConfig(
-        env=bench.env,
+    if bench.algo == "ppo":
+        raise ValueError("algo: PPO's rows are built by ppo_config (one seed, --ppo-envs), not compare_config")
+    return _learner(bench)(
+        env=env_of(bench),
         exploration=exploration,
         total_steps=bench.total_steps,
         noise_pool=variant != "fresh",
@@ -132,10 +197,78 @@ def compare_config(bench: Config, name: str) -> DDPGConfig:
     )
 
 
+def ppo_config(bench: Config, name: str, env: str, num_envs: int, total_steps: int) -> PPOConfig:
+    """A PPO row's config: PPOConfig's defaults (rejax's Pendulum-v1 settings: rollouts of 100 steps,
+    10 epochs, 64×64 networks) with ``--ppo-minibatches`` minibatches, at ``num_envs`` envs for
+    ``total_steps`` env steps, evaluated once, at the end (10 episodes; scripts/bench_rejax.py sets
+    rejax's side up the same way)."""
+    if "/" in name:
+        raise ValueError(f"explorations: {name!r}: PPO has no noise pool, so no '/fresh' variant")
+    rollout = num_envs * PPO_NUM_STEPS if isinstance(num_envs, int) and num_envs > 0 else 0
+    if rollout and (total_steps <= 0 or total_steps % rollout):
+        field = "ppo_brax_steps" if envs.brax_envs.is_brax(env) else "ppo_steps"
+        raise ValueError(
+            f"{field}: ({total_steps}) must be a positive multiple of N × {PPO_NUM_STEPS} (one rollout) for "
+            f"every N it runs at; at N = {num_envs} that is {rollout}"
+        )
+    try:
+        return PPOConfig(
+            env=env,
+            exploration=name,
+            num_envs=num_envs,
+            total_steps=total_steps,
+            num_minibatches=bench.ppo_minibatches,
+            eval_every=total_steps,
+        )
+    except ValueError as error:  # (it names PPOConfig's field; say which row and flags set it)
+        raise ValueError(
+            f"PPO row {name} at {num_envs} envs on {env} (--ppo-envs / --ppo-steps / --ppo-minibatches): {error}"
+        ) from None
+
+
+def _ppo_cases(bench: Config, log: Log = None) -> list[tuple[str, int, int]]:
+    """``(env, num_envs, total_steps)`` of each PPO case: --ppo-envs on --env, then --ppo-brax-envs on
+    --ppo-brax-env when brax is installed (otherwise a line says they are skipped).
+
+    Raises:
+      ValueError: brax is installed and has no such environment.
+    """
+    cases = [(env_of(bench), n, bench.ppo_steps) for n in bench.ppo_envs]
+    if bench.ppo_brax_envs:
+        try:
+            envs.brax_envs.registered()
+        except ValueError as error:  # (the brax extra is not installed)
+            say(log, f"ppo: {bench.ppo_brax_env} rows skipped ({error})")
+            return cases
+        problem = envs.brax_envs.problem(bench.ppo_brax_env, envs.brax_envs.BRAX_DEFAULT_BACKEND)
+        if problem is not None:
+            raise ValueError(f"ppo_brax_env: {problem}")
+        cases += [(bench.ppo_brax_env, n, bench.ppo_brax_steps) for n in bench.ppo_brax_envs]
+    return cases
+
+
+def ppo_compare(bench: Config, log: Log = None) -> list[dict]:
+    """PPO's strategies (its own sampling, gaussian, against param by default) for one seed at each
+    env count of --ppo-envs on --env and of --ppo-brax-envs on the brax task: each program
+    ``jit(train)`` of one seed (as rejax's PPO is timed), compiled once, then timed in interleaved
+    rounds (best kept)."""
+    rows = []
+    one = parallel.batch_mesh(jax.devices()[:1])
+    for env, num_envs, total_steps in _ppo_cases(bench, log):
+        programs = {}
+        for name in explorations_of(bench):
+            config = ppo_config(bench, name, env, num_envs, total_steps)
+            programs[name] = (config, *_compile_one(config))
+        best = _interleaved(programs, bench.rounds)
+        for name, (config, compiled, _, compile_seconds) in programs.items():
+            rows.append(_row(config, 1, best[name], compile_seconds, compiled, one, name, log, sweep="compare"))
+    return rows
+
+
 def seed_sweep(bench: Config, mesh, log: Log = None) -> list[dict]:
     """Aggregate throughput of the standard loop (param noise, 1 env) for growing seed counts,
     on one device and (when the mesh has more) sharded over all of them."""
-    config = DDPGConfig(env=bench.env, total_steps=bench.sweep_steps, eval_every=bench.sweep_steps)
+    config = _learner(bench)(env=env_of(bench), total_steps=bench.sweep_steps, eval_every=bench.sweep_steps)
     meshes = [parallel.batch_mesh(mesh.devices.flat[:1])] + ([mesh] if mesh.size > 1 else [])
     rows = []
     for sweep_mesh in meshes:
@@ -241,12 +374,12 @@ def physics(bench: Config, log: Log = None) -> list[dict]:
     """Env-steps/s of a brax env alone: brax's ``step``, and pn_jax's adapter (time limit + auto-reset)."""
     if not bench.physics_backends:
         return []
-    if not envs.brax_envs.is_brax(bench.env):
-        say(log, f"physics: skipped ({bench.env} is not a brax env)")
+    if not envs.brax_envs.is_brax(env_of(bench)):
+        say(log, f"physics: skipped ({env_of(bench)} is not a brax env)")
         return []
     rows = []
     for backend in bench.physics_backends:
-        env = envs.make(bench.env, brax_backend=backend)
+        env = envs.make(env_of(bench), brax_backend=backend)
         programs = _physics_programs(env.env)
         for num_envs in bench.physics_envs:
             for label, (reset, step) in programs.items():
@@ -307,8 +440,8 @@ def reset_bound(bench: Config, mesh, log: Log = None) -> list[dict]:
     in interleaved rounds (best kept): an upper bound on what a cheaper brax auto-reset can gain."""
     if not bench.reset_bound:
         return []
-    if not envs.brax_envs.is_brax(bench.env):
-        say(log, f"reset bound: skipped ({bench.env} is not a brax env)")
+    if not envs.brax_envs.is_brax(env_of(bench)):
+        say(log, f"reset bound: skipped ({env_of(bench)} is not a brax env)")
         return []
     one = parallel.batch_mesh(mesh.devices.flat[:1])
     cases = [(compare_config(bench, "param"), n, mesh) for n in bench.seeds]
@@ -346,7 +479,7 @@ def resumable(bench: Config, mesh, log: Log = None) -> list[dict]:
     if not bench.resumable or not bench.seeds:
         return []
     num_seeds = max(bench.seeds)
-    config = DDPGConfig(env=bench.env, total_steps=bench.total_steps)
+    config = _learner(bench)(env=env_of(bench), total_steps=bench.total_steps)
     keys = jax.random.split(jax.random.key(0), num_seeds)
     compiled, padded, compile_seconds = _compile(config, num_seeds, mesh)
     best = {"fused": float("inf"), "chunked": float("inf"), "chunked+checkpoints": float("inf")}
@@ -376,8 +509,8 @@ def population_config(bench: Config, num_envs: int) -> DDPGConfig:
     period, per_round = (1, round(ratio)) if ratio >= 1 else (round(1.0 / ratio), 1)
     block = DDPGConfig.BASE_ADAPT_EVERY * period * num_envs
     total = -(-bench.population_steps // block) * block
-    return DDPGConfig(
-        env=bench.env,
+    return _learner(bench)(
+        env=env_of(bench),
         num_envs=num_envs,
         updates_per_step=float(per_round) if ratio >= 1 else 1.0 / period,
         total_steps=total,
@@ -414,15 +547,38 @@ def population_sweep(bench: Config, mesh, log: Log = None) -> list[dict]:
     return rows
 
 
-def ratios(rows: list[dict]) -> list[str]:
-    """Human-readable ratios: strategy vs none at equal seeds, seed scaling, population vs 1 env."""
+def _compare_lines(rows: list[dict]) -> list[str]:
+    """Each strategy against its learner's baseline (:data:`BASELINES`) at equal seeds, envs and task;
+    PPO's against rejax's PPO too (``rejax`` rows, from scripts/bench_rejax.py) at the same N and task.
+    Rows without ``algo`` are DDPG's."""
     lines = []
     compare_rows = {
-        (r["exploration"], r["num_seeds"]): r["env_steps_per_second"] for r in rows if r["sweep"] == "compare"
+        (r.get("algo", "ddpg"), r.get("env"), r["num_seeds"], r["num_envs"], r["exploration"]): (
+            r["env_steps_per_second"]
+        )
+        for r in rows
+        if r["sweep"] == "compare"
     }
-    for (name, seeds), sps in compare_rows.items():
-        if name != "none" and ("none", seeds) in compare_rows:
-            lines.append(f"{name} / none at {seeds} seed(s): {sps / compare_rows[('none', seeds)]:.3f}")
+    for (algo, env, seeds, num_envs, name), sps in compare_rows.items():
+        baseline = compare_rows.get((algo, env, seeds, num_envs, BASELINES[algo]))
+        if name == BASELINES[algo] or baseline is None:
+            continue
+        if algo == "ppo":
+            lines.append(f"ppo {name} / {BASELINES[algo]} at {num_envs} env(s) on {env}: {sps / baseline:.3f}")
+        else:
+            learner = "" if algo == "ddpg" else f"{algo} "
+            lines.append(f"{learner}{name} / {BASELINES[algo]} at {seeds} seed(s): {sps / baseline:.3f}")
+    rejax = {(r["env"], r["num_envs"]): r["env_steps_per_second"] for r in rows if r["sweep"] == "rejax"}
+    for (algo, env, _, num_envs, name), sps in compare_rows.items():
+        if algo == "ppo" and (env, num_envs) in rejax:
+            lines.append(f"ppo {name} / rejax ppo at {num_envs} env(s) on {env}: {sps / rejax[(env, num_envs)]:.3f}")
+    return lines
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    """Human-readable ratios: strategy vs baseline at equal seeds (PPO: equal envs, and vs rejax), seed
+    scaling, population vs 1 env."""
+    lines = _compare_lines(rows)
     sweep = [r for r in rows if r["sweep"] == "seeds"]
     base = next((r for r in sweep if r["devices"] == 1 and r["num_seeds"] == 1), None)
     for r in sweep:
@@ -484,35 +640,82 @@ def markdown(record: dict) -> str:
     def mb(value):
         return "–" if value is None else f"{value:.0f}"
 
-    lines = [
-        f"Device: {record['device']}; jax {record['jax_version']}.",
+    def sweep(r):  # DDPG's rows as before; any other learner's (and rejax's) name it and their task
+        algo = r.get("algo", "ddpg")
+        return r["sweep"] if algo == "ddpg" else f"{r['sweep']} ({algo}, {r['env']})"
+
+    lines = [f"Device: {record['device']}; jax {record['jax_version']}."]
+    if "rejax" in record:
+        lines.append(
+            f"rejax rows: rejax {record['rejax']['rejax_version']}, jax {record['rejax']['jax_version']} "
+            f"(scripts/bench_rejax.py, its own venv), {record['rejax']['device']}; {record['rejax']['date']}."
+        )
+    lines += [
         "",
         "| sweep | exploration | devices | seeds | N | updates/step | env-steps/s | updates/s | compile s | XLA MB |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in record["results"]:
         lines.append(
-            f"| {r['sweep']} | {r['exploration']} | {r['devices']} | {r['num_seeds']} | {r['num_envs']} "
+            f"| {sweep(r)} | {r['exploration']} | {r['devices']} | {r['num_seeds']} | {r['num_envs']} "
             f"| {r['updates_per_step']:g} | "
             f"{r['env_steps_per_second']:,.0f} | {r['updates_per_second']:,.0f} | {r['compile_seconds']:.1f} | "
-            f"{mb(r['xla_memory_mb'])} |"
+            f"{mb(r.get('xla_memory_mb'))} |"
         )
     return "\n".join(lines + ["", *(f"- {line}" for line in record["ratios"])]) + "\n"
 
 
 def validate(bench: Config) -> None:
-    """Checks every strategy name, population size and physics backend before anything compiles.
+    """Checks the learner, every strategy name, PPO budget, population size and physics backend, and that
+    the sweeps asked for time that learner, before anything compiles.
 
     Raises:
       ValueError: naming the first bad field.
     """
-    for name in bench.explorations:
-        compare_config(bench, name)
+    if bench.algo not in DEFAULT_EXPLORATIONS:
+        raise ValueError(f"algo: unknown learner {bench.algo!r}; choose one of {', '.join(DEFAULT_EXPLORATIONS)}")
+    sweeps = {
+        "seed_sweep": bool(bench.seed_sweep),
+        "population_sweep": bool(bench.population_sweep),
+        "evaluation": bench.evaluation,
+        "resumable": bench.resumable,
+        "reset_bound": bench.reset_bound,
+    }
+    for field, asked in sweeps.items():
+        if asked and bench.algo not in SWEEP_ALGOS:
+            flag = "--" + field.replace("_", "-")
+            raise ValueError(
+                f"{field}: {flag} times DDPG or TD3 only, not {bench.algo}; drop {flag}, or use --algo ddpg or td3"
+            )
+    defaults = Config()
+    for field in ("ppo_envs", "ppo_steps", "ppo_minibatches", "ppo_brax_env", "ppo_brax_envs", "ppo_brax_steps"):
+        if bench.algo != "ppo" and getattr(bench, field) != getattr(defaults, field):
+            raise ValueError(f"{field}: the PPO rows run with --algo ppo only, not {bench.algo}")
+    if bench.algo == "ppo":
+        if bench.ppo_brax_envs and not envs.brax_envs.is_brax(bench.ppo_brax_env):
+            raise ValueError(f"ppo_brax_env: must name a brax env (brax/<name>), got {bench.ppo_brax_env!r}")
+        for field in ("ppo_envs", "ppo_brax_envs"):
+            for num_envs in getattr(bench, field):
+                if not isinstance(num_envs, int) or num_envs <= 0:
+                    raise ValueError(f"{field}: env counts must be positive integers, got {num_envs!r}")
+        for env, num_envs, total_steps in _ppo_cases(bench):
+            for name in explorations_of(bench):
+                ppo_config(bench, name, env, num_envs, total_steps)
+    else:
+        for name in explorations_of(bench):
+            compare_config(bench, name)
     for num_envs in bench.population_sweep:
         population_config(bench, num_envs)
-    if bench.physics_backends and envs.brax_envs.is_brax(bench.env):
+    if bench.physics_backends and envs.brax_envs.is_brax(env_of(bench)):
         for backend in bench.physics_backends:
-            envs.make(bench.env, brax_backend=backend)
+            envs.make(env_of(bench), brax_backend=backend)
+
+
+def with_rows(record: dict, rows: list[dict], **fields) -> dict:
+    """``record`` with ``rows`` (e.g. rejax's, from scripts/bench_rejax.py) added to its results, its
+    ratio lines computed again, and ``fields`` added (e.g. ``rejax={...}``: where those rows come from)."""
+    results = record["results"] + list(rows)
+    return {**record, **fields, "results": results, "ratios": ratios(results)}
 
 
 def run(bench: Config, *, devices: str | int = "all", log: Log = None) -> dict:
@@ -528,9 +731,13 @@ def run(bench: Config, *, devices: str | int = "all", log: Log = None) -> dict:
     validate(bench)
     mesh = mesh_of(devices)
     say(log, f"device: {device_name(mesh.size)}, jax {jax.__version__}")
-    rows = compare(bench, mesh, log)
-    rows += evaluation(bench, mesh, rows, log) + resumable(bench, mesh, log) + seed_sweep(bench, mesh, log)
-    rows += population_sweep(bench, mesh, log) + physics(bench, log) + reset_bound(bench, mesh, log)
+    if bench.algo == "ppo":  # (validate refuses the DDPG / TD3 sweeps for it)
+        rows = ppo_compare(bench, log)
+    else:
+        rows = compare(bench, mesh, log)
+        rows += evaluation(bench, mesh, rows, log) + resumable(bench, mesh, log) + seed_sweep(bench, mesh, log)
+        rows += population_sweep(bench, mesh, log)
+    rows += physics(bench, log) + reset_bound(bench, mesh, log)
     return {
         "device": device_name(mesh.size),
         "jax_version": jax.__version__,

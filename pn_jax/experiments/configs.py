@@ -50,12 +50,14 @@ ONPOLICY_TASKS: dict[str, dict[str, int]] = {
     "MountainCarContinuous-v0": {"total_steps": 300_000, "eval_every": 30_000, "eval_episodes": 5},
     "SparsePendulum-v1": {"total_steps": 150_000, "eval_every": 10_000},
     "Pendulum-v1": {"total_steps": 150_000, "eval_every": 10_000},
-    "DeepSea-20": {"total_steps": 200_000, "eval_every": 20_000, "eval_episodes": 1},
+    "DeepSea-20": {"total_steps": 200_000, "eval_every": 20_000, "eval_episodes": 1, "num_steps": 20},
     "brax/hopper": {"total_steps": 200_000, "eval_every": 50_000, "eval_episodes": 2},
     "brax/halfcheetah": {"total_steps": 200_000, "eval_every": 50_000, "eval_episodes": 2},
 }
 """PPO's step budget (equal for every strategy) and evaluations per task; every other setting is
-:class:`pn_jax.PPOConfig`'s default (rejax's Pendulum configuration: 100 envs × 100 steps)."""
+:class:`pn_jax.PPOConfig`'s default (rejax's Pendulum configuration: 100 envs × 100 steps), except
+DeepSea's rollouts of 20 steps, one episode: under parameter noise an env's ε is renewed between
+rollouts, so a rollout longer than the episode would act several episodes with one ε."""
 
 ONPOLICY_STRATEGIES: tuple[str, ...] = ("gaussian", "wide", "param")
 """gaussian: PPO's own sampling (learned log-std); wide: the same with a larger log-std held fixed
@@ -148,15 +150,22 @@ class LocomotionConfig:
 class BenchConfig:
     """What to measure, and at which sizes; every measurement but the comparison is opt-in."""
 
-    env: str = "Pendulum-v1"
-    """environment."""
+    algo: Literal["ddpg", "td3", "dqn", "ppo"] = "ddpg"
+    """learner to time. ddpg, td3, dqn: the exploration comparison at --seeds (each program one learner of
+    --seeds vmapped seeds, one env each); ppo: one seed per program, gaussian vs param at each of --ppo-envs
+    on --env and at --ppo-brax-envs on --ppo-brax-env. The sweeps below (seed, population, evaluation,
+    resumable, reset bound) time DDPG or TD3 only."""
+    env: str = ""
+    """environment (default: Pendulum-v1; CartPole-v1 for dqn)."""
     total_steps: int = 20_000
-    """environment steps per seed in each run of the exploration comparison."""
+    """environment steps per seed in each run of the exploration comparison (not ppo: see --ppo-steps)."""
     seeds: tuple[int, ...] = (1, 8)
-    """numbers of vmapped seeds for the exploration comparison (empty: skip it)."""
-    explorations: tuple[str, ...] = ("none", "gaussian", "param")
-    """strategies to compare; `none` is the bare loop every other is measured against; `param/fresh`:
-    parameter noise drawing a fresh ε at every resample instead of reading the noise pool."""
+    """numbers of vmapped seeds for the exploration comparison (empty: skip it; ppo runs one seed)."""
+    explorations: tuple[str, ...] = ()
+    """strategies to compare (default: none gaussian param for ddpg and td3, egreedy param for dqn, gaussian
+    param for ppo); the ratios measure each against the learner's baseline when it is among them: none (the
+    bare loop) for ddpg and td3, egreedy for dqn, gaussian (its own sampling; PPO has no none) for ppo;
+    `param/fresh` (not ppo): parameter noise drawing a fresh ε at every resample instead of the noise pool."""
     eval_every: int = 0
     """evaluation interval of the exploration comparison (0: the config's default, about 10 evaluations;
     for brax envs, whose evaluation episodes are 1000 steps long, pass --eval-every TOTAL_STEPS)."""
@@ -192,6 +201,20 @@ class BenchConfig:
     reset_bound: bool = False
     """brax envs only: time the training programs of --seeds (param noise) and --population-sweep again
     with an adapter that never resets, in interleaved rounds: the most any cheaper auto-reset could save."""
+    ppo_envs: tuple[int, ...] = (64, 1024)
+    """ppo: numbers of parallel envs of the PPO rows on --env (one seed; empty: skip)."""
+    ppo_steps: int = 102_400
+    """ppo: environment steps of each PPO row on --env; a multiple of N × 100 (one rollout of N envs) for
+    every N of --ppo-envs (the default: 1 rollout at 1024 envs, 16 at 64)."""
+    ppo_minibatches: int = 8
+    """ppo: minibatches per epoch in every PPO row (8 divides 64 and 1024 envs, as parameter noise's minibatches
+    of whole envs need; rejax's Pendulum-v1 config has 10 for its 100 envs)."""
+    ppo_brax_env: str = "brax/halfcheetah"
+    """ppo: the brax task of the brax PPO rows (skipped, with a line saying so, without the brax extra)."""
+    ppo_brax_envs: tuple[int, ...] = (64,)
+    """ppo: numbers of parallel envs of the brax PPO rows (empty: skip)."""
+    ppo_brax_steps: int = 12_800
+    """ppo: environment steps of each brax PPO row (the default: 2 rollouts of 64 envs × 100 steps)."""
 
 
 GRID_FIELDS = ("exploration", *HParams._fields)

@@ -101,7 +101,8 @@ class _Schedule:
     @property
     def derived_fields(self) -> tuple[str, ...]:
         """The fields left at None and derived from the others (``adapt_every``, ``learning_starts``,
-        ``eval_every``, ``eval_episodes``, and DQN's ``epsilon_decay_steps``).
+        ``eval_every``, ``eval_episodes``, ``obs_norm``, DQN's ``epsilon_decay_steps`` and PPO's
+        ``minibatch_by_env``).
 
         Equality compares values only: ``DDPGConfig() == DDPGConfig(eval_every=2000, eval_episodes=10)``,
         although only the first re-derives them in :meth:`replace`.
@@ -397,7 +398,7 @@ class PPOConfig(_Schedule):
     update_epochs: int = 10
     """passes over each rollout."""
     num_minibatches: int = 10
-    """shuffled minibatches per epoch; num_envs × num_steps must be a multiple of it."""
+    """minibatches per epoch; num_envs × num_steps must be a multiple of it (and num_envs too with minibatch_by_env)."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layer widths of the policy's mean network and of the value network."""
     layer_norm: bool = True
@@ -431,8 +432,10 @@ class PPOConfig(_Schedule):
     """initial parameter-noise σ (exploration param; on Pendulum-v1's first policy it gives a KL of about 0.015)."""
     target_distance: float = 0.02
     """δ: desired KL(π_θ ‖ π_θ+σε) on the rollout's observations; σ adapts once per rollout to track it."""
-    adapt_alpha: float = 1.01
-    """σ ← σ/α when the measured KL exceeds δ, σ·α below (1 keeps σ fixed)."""
+    adapt_alpha: float = 1.1
+    """σ ← σ/α when the measured KL exceeds δ, σ·α below (1 keeps σ fixed). Larger than the off-policy
+    learners' 1.01: σ adapts once per rollout, 15 times in the default run, and must follow the KL as the
+    policy's std shrinks (KL ∝ σ²/std²)."""
     resample_every: int = 0
     """0: a new perturbation after each episode end, when the rollout it ended in is over; K > 0 (a multiple of
     num_steps): every K steps of that env."""

@@ -43,16 +43,18 @@ Deviations from the paper, and why:
 
 * σ is adapted to a KL target rather than learned (the paper's derivation includes ``∇_Σ``; its
   experiments fix or adapt Σ = σ²I): adaptation is what the off-policy learners here do too.
-* ε is renewed at rollout boundaries, not at the step an episode ends: the episode that starts
-  mid-rollout acts with its predecessor's ε until the rollout ends (at most ``num_steps − 1``
-  steps). Where ``num_steps`` divides the time limit (Pendulum: 200 = 2 × 100) and episodes run
-  to it, that is exactly the episode end. One ε per env and rollout is what lets the update apply
-  one perturbed copy per env; an ε per episode segment would multiply the update's cost by the
-  number of segments.
-* θ and σ change at every update, so an episode spanning rollouts acts with
-  ``θ_new + σ_new·ε_i``: the perturbation direction stays fixed for the episode, the perturbed
-  policy follows the learner (holding θ fixed for a whole episode would leave the rollout's
-  transitions off-policy for the ratio).
+* ε is renewed at rollout boundaries, not at the step an episode ends: an episode that starts
+  mid-rollout acts with its predecessor's ε until the rollout ends, up to ``num_steps − 1`` steps,
+  and then with a fresh one; where episodes are shorter than a rollout, several share one ε.
+  Where ``num_steps`` divides the time limit (Pendulum: 200 = 2 × 100) and episodes run to it,
+  renewals fall exactly on episode ends; choose ``num_steps`` so (DeepSea-20: 20). One ε per env
+  and rollout is what lets the update apply one perturbed copy per env; an ε per episode segment
+  would multiply the update's cost by the number of segments.
+* θ and σ change at every update, so an ε that spans rollouts acts as ``θ_new + σ_new·ε_i``: the
+  perturbation direction stays fixed, the perturbed policy follows the learner (holding θ fixed
+  for a whole episode would leave the rollout's transitions off-policy for the ratio).
+* σ adapts with α = 1.1 by default, not the paper's 1.01: it adapts once per rollout, a few dozen
+  times per run.
 * The Gaussian's log-std is never perturbed; parameter noise adds state-dependent, temporally
   consistent variation of the *mean* to PPO's own sampling, which stays on.
 
@@ -369,7 +371,14 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
     def learn(
         ts: PPOTrainState, record: Rollout, hparams: PPOHParams | None = None
     ) -> tuple[PPOTrainState, ppo.PPOInfo]:
-        """GAE over ``record``, then ``update_epochs`` passes of ``num_minibatches`` shuffled minibatches."""
+        """GAE over ``record``, then ``update_epochs`` passes of ``num_minibatches`` minibatches (whole envs
+        with ``minibatch_by_env``, else shuffled transitions).
+
+        Under parameter noise with whole-env minibatches, ``π_old(a|s)`` is recomputed once, at the
+        rollout's θ and ε, by the same program as the epochs' (one perturbed copy per env): the
+        rollout's log-probs come from the per-sample acting program, equal up to float rounding,
+        which on an accelerator's reduced-precision matrix products could keep the first ratio
+        from being 1."""
         hp = config.hparams() if hparams is None else hparams
         learner = agent(hp)
         advantage, target = ppo.gae(
@@ -388,6 +397,13 @@ def make_ppo_parts(config: PPOConfig, *, env: Any = None, env_params: Any = None
 
         if config.minibatch_by_env:  # minibatch: all T steps of N / num_minibatches envs
             by_env = jax.tree.map(lambda x: jnp.swapaxes(x.reshape((num_steps, num_envs) + x.shape[1:]), 0, 1), batch)
+            if param:  # π_old(a|s) recomputed by the program the epochs use: the ratio's two sides round alike
+                env_major = lambda x: x.reshape((-1,) + x.shape[2:])  # noqa: E731  [N, T, ...] -> [N·T, ...]
+                params = ts.agent.params
+                acting = noise_of(ts.noise, params.policy, jnp.arange(num_envs))
+                out = learner.policy_out(params, env_major(by_env.obs), acting)
+                old = ppo.log_prob(out, params.log_std, env_major(by_env.action), discrete)
+                by_env = by_env._replace(log_prob=old.reshape(num_envs, num_steps))
 
             def minibatch(agent_state: ppo.PPOState, rows: jax.Array):
                 part = jax.tree.map(lambda x: x[rows].reshape((-1,) + x.shape[2:]), by_env)  # env-major [G·T, ...]

@@ -220,7 +220,8 @@ def test_the_update_moves_theta_and_leaves_eps_and_sigma_to_adapt(pendulum_block
     assert not np.allclose(after_learn.agent.params.policy["params"]["MLP_0"]["Dense_0"]["kernel"], before)
     np.testing.assert_array_equal(after_learn.noise.epsilon, state.noise.epsilon)
     sigma = float(after_learn.noise.sigma)
-    expected = sigma / 1.01 if float(distance) > config.target_distance else sigma * 1.01
+    alpha = config.adapt_alpha
+    expected = sigma / alpha if float(distance) > config.target_distance else sigma * alpha
     assert float(adapted.noise.sigma) == pytest.approx(expected, rel=1e-6)
     assert float(distance) == pytest.approx(float(jnp.mean(rollout.kl)), rel=1e-6) and float(distance) > 0
     # no episode ended in the first 50 steps: every env keeps its ε
@@ -258,6 +259,30 @@ def test_each_env_has_its_own_eps_renewed_after_its_episode_ends(minibatch_by_en
     assert not np.any(np.asarray(renewed.noise.due))
     assert rollout.action.dtype == jnp.int32 and np.all(np.isfinite(np.asarray(infos.value_loss)))
     assert np.asarray(infos.ratio_deviation)[0, 0] <= 1e-5
+
+
+def test_eps_renewed_every_k_steps_and_never_at_episode_ends():
+    """resample_every = 2 rollouts: every env keeps its ε through the first rollout boundary and
+    gets a fresh one at the second, whatever its episodes did (CartPole's end early)."""
+    changes = dict(env="CartPole-v1", exploration="param", resample_every=40, num_steps=20, total_steps=800)
+    config = PPOConfig(**{**TINY_PPO, **changes})
+    parts = make_ppo_parts(config)
+
+    def two_blocks(key):
+        states, state = [], parts.init(key)
+        for _ in range(2):
+            state, rollout = parts.rollout(state)
+            state = parts.adapt(state, rollout)[0]
+            states.append((state, jnp.any(rollout.done)))
+        return parts.init(key), states
+
+    start, ((first, ended), (second, _)) = jax.jit(two_blocks)(jax.random.key(3))
+    assert bool(ended)  # an episode did end in the first rollout
+    np.testing.assert_array_equal(first.noise.epsilon, start.noise.epsilon)
+    np.testing.assert_array_equal(first.noise.steps, [20] * 4)
+    new, old = np.asarray(second.noise.epsilon), np.asarray(start.noise.epsilon)
+    assert not any(np.array_equal(new[i], old[i]) for i in range(4))
+    np.testing.assert_array_equal(second.noise.steps, [0] * 4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,15 +477,16 @@ def test_onpolicy_strategies_share_everything_but_their_exploration():
     assert runs["param"].exploration == "param" and runs["param"].minibatch_by_env
     assert (runs["wide"].init_log_std, runs["wide"].learn_log_std) == (0.5, False)
     assert runs["gaussian"] == PPOConfig(
-        env="MountainCarContinuous-v0", total_steps=20_000, eval_every=20_000, eval_episodes=5
+        env="MountainCarContinuous-v0", total_steps=20_000, eval_episodes=5, minibatch_by_env=True
     )
-    for name in ("total_steps", "eval_every", "eval_episodes", "num_envs", "lr", "hidden_sizes"):
+    for name in ("total_steps", "eval_every", "eval_episodes", "num_envs", "lr", "hidden_sizes", "minibatch_by_env"):
         assert len({getattr(run, name) for run in runs.values()}) == 1, name
     assert onpolicy.strategies("DeepSea-20", config) == ("gaussian", "param")  # no std to widen
     assert onpolicy.prepare(dataclasses.replace(config, quick=True, num_seeds=8)).num_seeds == 2
     for field, value in (("num_seeds", 0), ("total_steps", -1), ("env", ()), ("strategy", ())):
         with pytest.raises(ValueError, match=rf"^{field}: "):
             onpolicy.prepare(dataclasses.replace(config, **{field: value}))
+    assert runs["param"].eval_every == 10_000  # derived from the new budget (not the task's 30k)
     with pytest.raises(ValueError, match=r"^total_steps: \(20001\) must be a multiple"):
         onpolicy.prepare(dataclasses.replace(config, total_steps=20_001))
 

@@ -307,7 +307,7 @@ class PPOInfo(NamedTuple):
     entropy: jax.Array  # mean entropy of the acting distribution
     approx_kl: jax.Array  # mean (ρ − 1) − log ρ  (≥ 0; an estimate of KL(old ‖ new))
     clip_fraction: jax.Array  # share of samples with |ρ − 1| > clip_eps
-    ratio_deviation: jax.Array  # max |ρ − 1| over the minibatch (0 before the first step of an update)
+    ratio_deviation: jax.Array  # max |ρ − 1| over the minibatch (≈ 0, float rounding, before an update's first step)
 
 
 class PPO(NamedTuple):

@@ -1,8 +1,10 @@
 """On-policy parameter noise: PPO's own sampling vs a larger fixed std vs per-env parameter noise.
 
 For each task and strategy, one jitted program trains ``num_seeds`` seeds of PPO
-(:class:`pn_jax.PPOConfig` defaults) at the task's step budget. Seed k of every strategy starts
-from the same key, so the summary compares strategies with paired tests, each against ``param``:
+(:class:`pn_jax.PPOConfig` defaults) at the task's step budget. Every strategy uses minibatches of
+whole envs (``minibatch_by_env``, what parameter noise needs), so the runs differ in exploration
+alone. Seed k of every strategy starts from the same key, so the summary compares strategies with
+paired tests, each against ``param``:
 
 * ``gaussian``: PPO's own exploration, sampling from its Gaussian (learned log-std) or categorical;
 * ``wide``: the same with the log-std held at ``wide_log_std`` ("just add more noise"; continuous
@@ -53,13 +55,14 @@ def task_config(env: str, strategy: str, config: Config) -> PPOConfig:
     budget = dict(QUICK) if config.quick else dict(TASKS.get(env, DEFAULT_BUDGET))
     if config.total_steps:
         budget["total_steps"] = config.total_steps
-        budget["eval_every"] = min(budget["eval_every"], config.total_steps)
+        budget.pop("eval_every")  # derived from the new budget
+    shared = dict(env=env, minibatch_by_env=True, **budget)  # every arm: the minibatches param needs
     if strategy == "param":
-        return PPOConfig(env=env, exploration="param", **budget)
+        return PPOConfig(exploration="param", **shared)
     if strategy == "wide":
-        return PPOConfig(env=env, init_log_std=config.wide_log_std, learn_log_std=False, **budget)
+        return PPOConfig(init_log_std=config.wide_log_std, learn_log_std=False, **shared)
     if strategy == "gaussian":
-        return PPOConfig(env=env, **budget)
+        return PPOConfig(**shared)
     raise ValueError(f"strategy: unknown {strategy!r}; choose from gaussian, wide, param")
 
 
@@ -163,7 +166,7 @@ def report(env: str, records: dict[str, dict], command: str = "") -> Report:
     lines = [f"## {env}: PPO, {budget}", ""]
     if command:
         lines += [f"`{command}`", ""]
-    cols = ["strategy"] + (["reached goal", "median first step", "solved"] if goal else [])
+    cols = ["strategy"] + (["reached goal", "median first step (of those)", "solved"] if goal else [])
     cols += ["final eval IQM", header, "final σ / std", "final KL"]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:

@@ -132,39 +132,64 @@ HEAVY = ("jax", "gymnax", "flax", "brax", "matplotlib")
 """What building a command's parser must not import: it would take seconds."""
 
 
-@pytest.mark.parametrize(
-    ("command", "argv", "code"),
-    [
-        *(pytest.param(command, ["--help"], 0, id=f"{command}-help") for command in COMMANDS),
-        *(
-            pytest.param(
-                command,
-                [*(["runs/param", "--out", "fig"] if command == "plot" else []), "--sigma-int", "1"],
-                2,
-                id=f"{command}-bad-flag",
-            )
-            for command in COMMANDS
-        ),
-        pytest.param("train", ["--algo", "dqn", "--help"], 0, id="train-dqn-help"),
-    ],
-)
-def test_help_and_a_bad_flag_answer_without_importing_jax(command, argv, code):
+HELP_CASES = [
+    *(pytest.param(command, ["--help"], 0, id=f"{command}-help") for command in COMMANDS),
+    *(
+        pytest.param(
+            command,
+            [*(["runs/param", "--out", "fig"] if command == "plot" else []), "--sigma-int", "1"],
+            2,
+            id=f"{command}-bad-flag",
+        )
+        for command in COMMANDS
+    ),
+    pytest.param("train", ["--algo", "dqn", "--help"], 0, id="train-dqn-help"),
+]
+
+# One interpreter answers every case in turn (an interpreter each paid its start-up 15 times):
+# after each, the heavy modules loaded so far. They only accumulate, so a command that imports one
+# shows up in its own case (and fails it) even with cases before it.
+_PROBE = f"""
+import contextlib, io, json, sys
+cases, answers = json.loads(sys.argv[1]), []
+for command, argv in cases:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        import pn_jax.cli
+        sys.argv = [f"pn-{{command}}", *argv]
+        try:
+            getattr(pn_jax.cli, f"pn_{{command}}")()
+            code = None
+        except SystemExit as e:
+            code = e.code
+    answers.append([code, sorted(set({HEAVY!r}) & set(sys.modules)), out.getvalue(), err.getvalue()])
+print(json.dumps(answers))
+"""
+
+
+@pytest.fixture(scope="module")
+def help_answers() -> dict:
+    """``(command, argv) -> (exit code, heavy modules loaded by then, stdout, stderr)`` for every case."""
+    cases = [case.values[:2] for case in HELP_CASES]
+    done = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(cases)], capture_output=True, text=True, check=True)
+    answers = json.loads(done.stdout.splitlines()[-1])
+    assert done.stderr == "", done.stderr[-300:]
+    return {(command, tuple(argv)): answer for (command, argv), answer in zip(cases, answers, strict=True)}
+
+
+@pytest.mark.parametrize(("command", "argv", "code"), HELP_CASES)
+def test_help_and_a_bad_flag_answer_without_importing_jax(command, argv, code, help_answers):
     """``--help`` and a mistyped flag answer in well under a second, in every command: building the
     parser imports none of JAX, gymnax, flax, brax or matplotlib (they load only when a run starts)."""
     from pn_jax import cli
 
     assert {name for name in vars(cli) if name.startswith("pn_")} == {f"pn_{name}" for name in COMMANDS}
-    probe = (
-        f"import sys; from pn_jax.cli import pn_{command}; sys.argv = ['pn-{command}', *sys.argv[1:]]\n"
-        f"try: pn_{command}()\n"
-        f"except SystemExit as e: print(e.code, sorted(set({HEAVY!r}) & set(sys.modules)))"
-    )
-    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines()[-1] == f"{code} []", (done.stdout[-300:], done.stderr[-300:])
+    exit_code, heavy, out, err = help_answers[(command, tuple(argv))]
+    assert (exit_code, heavy) == (code, []), (out[-300:], err[-300:])
     if code == 0:
-        assert done.stderr == "" and "did you mean" not in done.stdout and "usage: " in done.stdout
+        assert err == "" and "did you mean" not in out and "usage: " in out
     else:
-        assert "--sigma-int" in done.stderr and "Traceback" not in done.stderr
+        assert "--sigma-int" in err and "Traceback" not in err
 
 
 def test_help_text_paragraphs_are_joined_and_errors_are_one_line():

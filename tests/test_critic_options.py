@@ -135,11 +135,15 @@ def test_config_fields_default_off_and_are_validated(cls):
 
 
 def test_critic_options_reach_the_trained_learners():
-    """TD3 with critic LayerNorm trains with finite losses; DDPG's critic_l2 is traced: one program trains
-    l2 = 0 and l2 = 0.1, and the regularised critic ends with smaller hidden kernels."""
-    state, metrics = jax.jit(make_train(TD3Config(**TINY, critic_layer_norm=True, critic_l2=1e-2)))(jax.random.key(0))
+    """TD3 with critic LayerNorm, L2 and the action joining after the first layer trains with finite
+    losses; DDPG's critic_l2 is traced: one program trains l2 = 0 and l2 = 0.1, and the regularised
+    critic ends with smaller hidden kernels."""
+    config = TD3Config(**TINY, critic_layer_norm=True, critic_l2=1e-2, critic_action_layer=1)
+    state, metrics = jax.jit(make_train(config))(jax.random.key(0))
     for params in (*state.agent.critic_params, *state.agent.target_critic_params):
         assert "LayerNorm_0" in params["params"]["MLP_0"]
+        first, second = TINY["hidden_sizes"]
+        assert params["params"]["MLP_1"]["Dense_0"]["kernel"].shape == (first + 1, second)  # [h, action]
     assert np.all(np.isfinite(metrics.critic_loss)) and np.all(np.isfinite(metrics.eval_return))
     assert int(metrics.nonfinite.loss) == -1 and int(metrics.nonfinite.params) == -1
 
@@ -167,6 +171,4 @@ def test_the_action_can_join_the_critic_after_its_first_layer():
     assert last["params"]["Dense_0"]["kernel"].shape == (HIDDEN[-1] + ACT, 1)
     with pytest.raises(ValueError, match=r"critic_action_layer: must be an integer in \[0, 2\]"):
         DDPGConfig(**TINY, critic_action_layer=3)
-    config = TD3Config(**TINY, critic_action_layer=1, critic_layer_norm=True)
-    _, metrics = jax.jit(make_train(config))(jax.random.key(0))
-    assert np.all(np.isfinite(np.asarray(metrics.critic_loss)))
+    # (trained with the action after the first layer: test_critic_options_reach_the_trained_learners)

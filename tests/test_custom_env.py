@@ -48,12 +48,12 @@ def test_an_object_trains_with_param_noise_and_the_same_env_by_name_gives_the_sa
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_params_given_with_the_object_are_the_ones_trained_on():
+def test_params_given_with_the_object_are_the_ones_trained_on(drift_by_object):
     slow = custom_env.Params(max_steps_in_episode=50, speed=0.0)  # the actions move nothing
-    config = DDPGConfig(**{**SMALL, "env": "drift", "eval_episodes": 1}, exploration="none")
+    config = DDPGConfig(**{**SMALL, "env": "drift"}, exploration="param")  # the fixture's run, on other params
     env = pn_jax.train.build_env(config, custom_env.Drift(), slow)
     assert env.params.speed == 0.0 and env.max_steps == 50 and env.obs_dim == 2 and env.action_dim == 1
-    _, moved = _train(config, env=custom_env.Drift())
+    _, moved = drift_by_object
     _, frozen = _train(config, env=custom_env.Drift(), env_params=slow)
     assert not np.array_equal(np.asarray(moved.eval_return), np.asarray(frozen.eval_return))
 

@@ -179,20 +179,20 @@ def test_continuous_env_names_a_discrete_one_for_ddpg_and_back():
         envs.make("Pendulum-v1", discrete=True)
 
 
-def test_train_script_runs_dqn(tmp_path):
-    from conftest import run_script
+def test_train_command_runs_dqn(tmp_path):
+    """pn-train's DQN path, in this process (the scripts/ shims are one line each: test_cli.py runs one)."""
+    import json
+
+    from pn_jax.cli import train
 
     flags = [f"--{k.replace('_', '-')}" for k in ("total_steps", "eval_every", "learning_starts", "batch_size")]
     values = ["400", "200", "128", "32"]
     args = [item for pair in zip(flags, values, strict=True) for item in pair]
-    result = run_script(
-        "train.py", "--algo", "dqn", "--env", "DeepSea-4", *args, "--num-seeds", "2", "--epsilon-decay-steps", "200",
+    train.cli([
+        "--algo", "dqn", "--env", "DeepSea-4", *args, "--num-seeds", "2", "--epsilon-decay-steps", "200",
         "--hidden-sizes", "16", "--updates-per-step", "1", "--adapt-every", "50", "--progress", "False",
         "--out", str(tmp_path),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    import json
-
+    ])  # fmt: skip
     record = json.loads((tmp_path / "metrics.json").read_text())
     assert record["config"]["double_dqn"] is True and record["config"]["env"] == "DeepSea-4"
     assert len(record["goal"]["first_step"]) == 2
@@ -207,31 +207,17 @@ def test_train_script_rejects_unknown_algo(capsys):
     assert "algo: unknown algorithm 'sarsa'; choose one of ddpg, td3, dqn" in capsys.readouterr().err
 
 
-def test_chain_script_writes_a_table_and_figure(tmp_path, capsys):
-    from conftest import run_script
+def test_chain_command_writes_a_table_and_figure(tmp_path, capsys):
+    from pn_jax.cli import chain
 
-    result = run_script(
-        "chain.py",
-        "--sizes",
-        "4",
-        "--num-seeds",
-        "2",
-        "--episodes",
-        "40",
-        "--progress",
-        "False",
-        "--out",
-        str(tmp_path),
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    chain.cli(["--sizes", "4", "--num-seeds", "2", "--episodes", "40", "--progress", "False", "--out", str(tmp_path)])
+    assert "Traceback" not in capsys.readouterr().err
     table = (tmp_path / "summary.md").read_text()
     assert "| 4 | param |" in table and "| 4 | egreedy |" in table
     assert "| solved (final greedy eval earns +1) | diverged (final eval NaN or ±inf) |" in table
     assert (tmp_path / "summary.csv").read_text().startswith("size,exploration,seeds,solved,diverged,")
     assert (tmp_path / "chain.png").stat().st_size > 0
     assert (tmp_path / "4" / "param" / "metrics.json").exists()
-
-    from pn_jax.cli import chain
 
     with pytest.raises(SystemExit) as exit_info:
         chain.cli(["--sizes", "1", "--progress", "False"])

@@ -97,9 +97,9 @@ class _Scaled:
         return obs * self.factor, state, reward, terminated, truncated, info
 
 
-def _largest_network_inputs(config, monkeypatch) -> dict[str, float]:
-    """Trains ``config`` on its env with observations × 1000 and returns the largest |input| of every
-    MLP call, by what called it (acting, learning, adaptation, evaluation are all MLP calls)."""
+def _largest_network_inputs(config, monkeypatch) -> tuple[list[float], int]:
+    """Trains ``config`` on its env with observations × 1000: the largest |input| of every MLP call
+    (acting, learning, adaptation, evaluation are all MLP calls), and the statistics' final count."""
     make = envs.make
     monkeypatch.setattr(envs, "make", lambda *a, **k: (env := make(*a, **k))._replace(env=_Scaled(env.env, 1000.0)))
     seen: list[float] = []
@@ -111,27 +111,30 @@ def _largest_network_inputs(config, monkeypatch) -> dict[str, float]:
         return next_fun(*args, **kwargs)
 
     with nn.intercept_methods(spy):
-        _, metrics = jax.jit(make_train(config))(jax.random.key(0))
+        state, metrics = jax.jit(make_train(config))(jax.random.key(0))
     jax.block_until_ready(metrics)
-    return seen
+    return seen, int(state.obs_stats.count)
 
 
 @pytest.mark.parametrize(
     "config",
     [
-        DDPGConfig(**TINY, obs_norm=True),
+        DDPGConfig(**{**TINY, "num_envs": 2, "total_steps": 400, "eval_every": 200}, obs_norm=True),
         DQNConfig(**TINY_DQN, obs_norm=True),
     ],
-    ids=["ddpg", "dqn"],
+    ids=["ddpg-2-envs", "dqn"],
 )
-def test_every_network_sees_normalised_observations(config, monkeypatch):
+def test_every_network_sees_normalised_observations_and_every_one_acted_on_is_counted(config, monkeypatch):
     """Acting (the perturbed actor), learning (actor, critic, targets), σ adaptation and evaluation:
-    if any used the raw × 1000 observations, an input beyond ±5 (plus the critic's actions) shows."""
-    seen = _largest_network_inputs(config, monkeypatch)
+    if any used the raw × 1000 observations, an input beyond ±5 (plus the critic's actions) shows.
+    The statistics count every observation acted on (each env's), and stay unused when off."""
+    seen, count = _largest_network_inputs(config, monkeypatch)
     assert len(seen) > 100  # every kind of call ran, many times
     assert max(seen) <= normalization.CLIP + 1e-6
-    raw = _largest_network_inputs(config.replace(obs_norm=False), monkeypatch)
+    assert count == config.total_steps
+    raw, count = _largest_network_inputs(config.replace(obs_norm=False), monkeypatch)
     assert max(raw) > 100  # the check would see raw observations
+    assert count == 0  # unused and unchanged when off
 
 
 def test_obs_norm_default_is_on_for_brax_and_off_for_gymnax():
@@ -141,14 +144,6 @@ def test_obs_norm_default_is_on_for_brax_and_off_for_gymnax():
     assert DDPGConfig(**TINY, obs_norm=True).obs_norm is True
     with pytest.raises(ValueError, match="obs_norm: must be a bool"):
         DDPGConfig(**TINY, obs_norm="yes")
-
-
-def test_statistics_count_every_observation_acted_on():
-    config = DDPGConfig(**{**TINY, "num_envs": 2, "total_steps": 400, "eval_every": 200}, obs_norm=True)
-    state, _ = jax.jit(make_train(config))(jax.random.key(1))
-    assert int(state.obs_stats.count) == config.total_steps
-    off, _ = jax.jit(make_train(config.replace(obs_norm=False)))(jax.random.key(1))
-    assert int(off.obs_stats.count) == 0  # unused and unchanged when off
 
 
 def test_resume_with_obs_norm_is_bit_exact(tmp_path):

@@ -95,7 +95,7 @@ def main(args: OnPolicy, argv: list[str] | None = None) -> dict[str, dict[str, d
     if not args.report_only:
         guarded(lambda: parallel.select_devices(args.devices))
         claim_output_folder(args.out, args.overwrite, sweep=True)
-    command = shlex.join(["pn-onpolicy", *(sys.argv[1:] if argv is None else argv)])
+    command = "" if args.report_only else shlex.join(["pn-onpolicy", *(sys.argv[1:] if argv is None else argv)])
     results = {}
     for env in args.env:
         records = load_records(env, args) if args.report_only else run_task(env, args)

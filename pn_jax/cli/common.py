@@ -17,7 +17,7 @@ import textwrap
 import threading
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, TypeVar
 
 import tyro
@@ -136,6 +136,33 @@ def plain(text: str) -> str:
     """reStructuredText roles and literals as plain text for ``--help``: ``:class:`~a.B``` -> B, ````x```` -> x."""
     text = re.sub(r":[a-z]+:`~?(?:[\w.]+\.)?([^`]+)`", r"\1", text)
     return re.sub(r"`{1,2}([^`]+)`{1,2}", r"\1", text)
+
+
+def write_runs(runs: Iterable[tuple[str, dict]], folder: str) -> dict[str, dict]:
+    """Writes each ``(name, metrics.json record)`` of ``runs`` into ``folder/<name>/`` as it arrives
+    (:func:`pn_jax.results.write_record`, rescued as :func:`write_or_rescue` does); returns ``{name: record}``."""
+    import functools
+
+    from pn_jax.results import write_record
+
+    records = {}
+    for name, record in runs:
+        run_folder = os.path.join(folder, name)
+        write_or_rescue(functools.partial(write_record, record, run_folder), record, run_folder)
+        records[name] = record
+    return records
+
+
+def read_runs(folder: str, names: Iterable[str]) -> dict[str, dict]:
+    """The metrics.json records :func:`write_runs` wrote into ``folder/<name>/`` (for --report-only)."""
+    records = {}
+    for name in names:
+        path = os.path.join(folder, name, "metrics.json")
+        if not os.path.exists(path):
+            fail(f"report_only: no run at {path}; train it first (drop --report-only)")
+        with open(path) as f:
+            records[name] = json.load(f)
+    return records
 
 
 def folder_name(env: str) -> str:

@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import shlex
 import sys
 
 from pn_jax.cli.common import (
     claim_output_folder,
-    fail,
     folder_name,
     guarded,
     parse,
+    read_runs,
     use_compilation_cache,
     write_or_rescue,
+    write_runs,
 )
 from pn_jax.cli.flags import ReportOutput
 from pn_jax.experiments.configs import OnPolicyConfig
@@ -49,28 +49,16 @@ class OnPolicy(ReportOutput, OnPolicyConfig):
 def run_task(env: str, args: OnPolicy) -> dict[str, dict]:
     """Trains every strategy on ``env``, writing each one's metrics.json as it finishes."""
     from pn_jax.experiments import onpolicy
-    from pn_jax.results import write_record
 
-    records = {}
-    for strategy, record in onpolicy.train_task(env, args, devices=args.devices, progress=args.progress, log=print):
-        folder = os.path.join(args.out, folder_name(env), strategy)
-        write_or_rescue(functools.partial(write_record, record, folder), record, folder)
-        records[strategy] = record
-    return records
+    runs = onpolicy.train_task(env, args, devices=args.devices, progress=args.progress, log=print)
+    return write_runs(runs, os.path.join(args.out, folder_name(env)))
 
 
 def load_records(env: str, args: OnPolicy) -> dict[str, dict]:
     """The metrics.json records a previous run wrote for ``env``, one per strategy."""
     from pn_jax.experiments import onpolicy
 
-    records = {}
-    for strategy in onpolicy.strategies(env, args):
-        path = os.path.join(args.out, folder_name(env), strategy, "metrics.json")
-        if not os.path.exists(path):
-            fail(f"report_only: no run at {path}; train it first (drop --report-only)")
-        with open(path) as f:
-            records[strategy] = json.load(f)
-    return records
+    return read_runs(os.path.join(args.out, folder_name(env)), onpolicy.strategies(env, args))
 
 
 def write_report(env: str, records: dict[str, dict], folder: str, command: str) -> str:

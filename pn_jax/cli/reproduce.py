@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from typing import Any
 
 from pn_jax.cli.common import (
     claim_output_folder,
-    fail,
     folder_name,
     guarded,
     parse,
+    read_runs,
     use_compilation_cache,
     write_or_rescue,
+    write_runs,
 )
 from pn_jax.cli.flags import ReportOutput
 from pn_jax.experiments.configs import ReproduceConfig
@@ -50,26 +50,14 @@ def run_task(env: str, args: Reproduce) -> dict[str, dict]:
     """Trains every strategy on ``env``, writing each one's metrics.json as it finishes; returns
     ``{exploration: record}``."""
     from pn_jax.experiments import reproduce
-    from pn_jax.results import write_record
 
-    records = {}
-    for exploration, record in reproduce.train_task(env, args, devices=args.devices, progress=args.progress, log=print):
-        folder = os.path.join(args.out, folder_name(env), exploration)
-        write_or_rescue(functools.partial(write_record, record, folder), record, folder)
-        records[exploration] = record
-    return records
+    runs = reproduce.train_task(env, args, devices=args.devices, progress=args.progress, log=print)
+    return write_runs(runs, os.path.join(args.out, folder_name(env)))
 
 
 def load_records(env: str, args: Reproduce) -> dict[str, dict]:
     """The metrics.json records a previous run wrote for ``env``, one per strategy."""
-    records = {}
-    for exploration in args.exploration:
-        path = os.path.join(args.out, folder_name(env), exploration, "metrics.json")
-        if not os.path.exists(path):
-            fail(f"report_only: no run at {path}; train it first (drop --report-only)")
-        with open(path) as f:
-            records[exploration] = json.load(f)
-    return records
+    return read_runs(os.path.join(args.out, folder_name(env)), args.exploration)
 
 
 def write_report(env: str, records: dict[str, dict], folder: str) -> str:

@@ -417,7 +417,8 @@ class PPOConfig(_Schedule):
     """PPO's ratio clip ε (and the value clip, with clip_value)."""
     clip_value: bool = False
     """clip the value loss around the rollout's values with clip_eps (PPO2, PureJaxRL and rejax do; off here:
-    with Pendulum's returns in the thousands it holds the value back, see the class docstring)."""
+    with Pendulum's returns in the thousands it holds the value back: 8 seeds ended at a median of −236 with it,
+    −172 without)."""
     ent_coef: float = 0.0
     """entropy bonus coefficient."""
     vf_coef: float = 0.5
@@ -441,7 +442,8 @@ class PPOConfig(_Schedule):
     num_steps): every K steps of that env."""
     minibatch_by_env: DerivedBool = None
     """minibatches of whole envs (all num_steps steps of num_envs / num_minibatches envs) rather than of shuffled
-    transitions; default: on under parameter noise, where it lets an update apply one perturbed copy per env."""
+    transitions; default (none): on under parameter noise, where it lets an update apply one perturbed copy per env
+    (off there, each transition reads its own ε: several times slower), off otherwise."""
     eval_every: DerivedInt = None
     """evaluate the unperturbed mean policy every this many steps (default: about 10 evaluations per run,
     at most 20: a divisor of total_steps that is a multiple of num_envs × num_steps)."""

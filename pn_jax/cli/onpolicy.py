@@ -1,11 +1,14 @@
 """On-policy parameter noise: PPO's own sampling vs a larger fixed std vs per-env parameter noise.
 
 For each task and strategy, one jitted program trains --num-seeds seeds of PPO (pn-train --algo
-ppo's defaults) at the task's step budget: gaussian (PPO's own sampling), wide (the log-std held at
---wide-log-std) and param (every env acts with its own perturbed mean network, σ adapted to a KL
-target). Seed k of every strategy starts from the same key, so summary.md compares them with paired
-tests against param (exact McNemar for reached the goal / solved, a sign-flip permutation test for
-the final return), with the number of comparisons and Holm-adjusted p-values.
+ppo's defaults, with minibatches of whole envs in every strategy: what param needs, so that the
+strategies differ in exploration alone) at the task's step budget: gaussian (PPO's own sampling),
+wide (the log-std held at --wide-log-std) and param (every env acts with its own perturbed mean
+network, σ adapted to a KL target). In summary.md "final σ (param) / std" is param's σ and the
+others' policy std, and the final KL is param's on its last rollout. Seed k of every strategy
+starts from the same key, so summary.md compares them with paired tests against param (exact
+McNemar for reached the goal / solved, a sign-flip permutation test for the final return), with
+the number of comparisons and Holm-adjusted p-values.
 
 Examples:
 
@@ -41,7 +44,7 @@ from pn_jax.experiments.configs import OnPolicyConfig
 
 @dataclasses.dataclass(frozen=True)
 class OnPolicy(ReportOutput, OnPolicyConfig):
-    """Tasks, strategies, seeds and budget; every run is PPO with pn-train --algo ppo's defaults."""
+    """Tasks, strategies, seeds and budget; every run is PPO (pn-train --algo ppo's defaults, whole-env minibatches)."""
 
     out: str = "runs/onpolicy"
 

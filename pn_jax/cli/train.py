@@ -53,7 +53,7 @@ OptionalDir = Annotated[str | None, tyro.conf.arg(metavar="DIR", help_behavior_h
 
 @dataclasses.dataclass(frozen=True)
 class Run(Output):
-    """Run-level flags (the others are fields of the learner's config: DDPGConfig, TD3Config or DQNConfig)."""
+    """Run-level flags (the others are fields of the learner's config: DDPGConfig, TD3Config, DQNConfig, PPOConfig)."""
 
     out: OptionalDir = None
     """output folder for metrics.json, metrics.csv, returns.png and checkpoints/ (an existing run there is

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+import tyro
 
 from pn_jax.config import DQN_EXPLORATIONS, EXPLORATIONS, DDPGConfig, HParams
 
@@ -66,7 +68,8 @@ ONPOLICY_STRATEGIES: tuple[str, ...] = ("gaussian", "wide", "param")
 
 @dataclasses.dataclass(frozen=True)
 class OnPolicyConfig:
-    """Tasks, strategies, seeds and budget; every run is PPO with :class:`pn_jax.PPOConfig`'s defaults."""
+    """Tasks, strategies, seeds and budget; every run is PPO with :class:`pn_jax.PPOConfig`'s defaults and
+    minibatches of whole envs (``minibatch_by_env``, what parameter noise needs) in every strategy."""
 
     env: tuple[str, ...] = ("MountainCarContinuous-v0", "SparsePendulum-v1")
     """tasks (budgets: MountainCarContinuous-v0 300k steps, SparsePendulum-v1 and Pendulum-v1 150k, DeepSea-20,
@@ -155,13 +158,13 @@ class BenchConfig:
     --seeds vmapped seeds, one env each); ppo: one seed per program, gaussian vs param at each of --ppo-envs
     on --env and at --ppo-brax-envs on --ppo-brax-env. The sweeps below (seed, population, evaluation,
     resumable, reset bound) time DDPG or TD3 only."""
-    env: str = ""
+    env: Annotated[str, tyro.conf.arg(metavar="STR", help_behavior_hint="")] = ""
     """environment (default: Pendulum-v1; CartPole-v1 for dqn)."""
     total_steps: int = 20_000
     """environment steps per seed in each run of the exploration comparison (not ppo: see --ppo-steps)."""
     seeds: tuple[int, ...] = (1, 8)
     """numbers of vmapped seeds for the exploration comparison (empty: skip it; ppo runs one seed)."""
-    explorations: tuple[str, ...] = ()
+    explorations: Annotated[tuple[str, ...], tyro.conf.arg(help_behavior_hint="")] = ()
     """strategies to compare (default: none gaussian param for ddpg and td3, egreedy param for dqn, gaussian
     param for ppo); the ratios measure each against the learner's baseline when it is among them: none (the
     bare loop) for ddpg and td3, egreedy for dqn, gaussian (its own sampling; PPO has no none) for ppo;

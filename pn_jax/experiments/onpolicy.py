@@ -140,7 +140,7 @@ def summary_rows(records: dict[str, dict]) -> list[dict]:
                 "ci_low": stats.ci_low,
                 "ci_high": stats.ci_high,
                 "final_sigma": float(np.nanmedian(sigma)),
-                "final_kl": float(np.nanmedian(distance)),
+                "final_kl": float(np.nanmedian(distance)) if strategy == "param" else None,
             }
         )
     return rows
@@ -167,7 +167,7 @@ def report(env: str, records: dict[str, dict], command: str = "") -> Report:
     if command:
         lines += [f"`{command}`", ""]
     cols = ["strategy"] + (["reached goal", "median first step (of those)", "solved"] if goal else [])
-    cols += ["final eval IQM", header, "final σ / std", "final KL"]
+    cols += ["final eval IQM", header, "final σ (param) / std", "final KL(π_θ ‖ π_θ+σε)"]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         cells = [row["strategy"]]
@@ -182,7 +182,7 @@ def report(env: str, records: dict[str, dict], command: str = "") -> Report:
             fmt_stat(row["final_iqm"]),
             interval_cell(row, mark),
             fmt_stat(row["final_sigma"], ".3f"),
-            fmt_stat(row["final_kl"], ".4f") if row["strategy"] == "param" else "—",
+            fmt_stat(row["final_kl"], ".4f"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += comparison_lines(comparisons)

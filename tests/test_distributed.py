@@ -21,8 +21,8 @@ from conftest import ROOT, TINY, flags_of
 
 from pn_jax import DDPGConfig, checkpoint, parallel, runner
 
-# 3 seeds on 2 devices: padded to 4, so that each process's device trains a slice.
-FLAGS = [*flags_of({**TINY, "total_steps": 600}), "--num-seeds", "3", "--seed", "3", "--progress", "False"]
+# 3 seeds on 2 devices: padded to 4, so that each process's device trains a slice; 2 chunks of 150 steps.
+FLAGS = [*flags_of(TINY), "--num-seeds", "3", "--seed", "3", "--progress", "False"]
 # A grid of 3 settings × 1 seed, also padded to 4.
 ABLATE_FLAGS = [*flags_of(TINY), "--sigma-init", "0.1", "0.2", "0.4", "--num-seeds", "1", "--progress", "False"]
 TIMINGS = ("compile_seconds", "run_seconds", "env_steps_per_second", "device")
@@ -66,7 +66,7 @@ def runs(tmp_path_factory):
     """3 seeds over 2 processes × 1 device, and over 1 process × 2 devices: each device runs 2 seeds
     (one of them padding on the second); and a grid of 3 settings over 2 processes × 1 device."""
     base = tmp_path_factory.mktemp("distributed")
-    two = _two_processes([*FLAGS, "--checkpoint-every", "300", "--out", str(base / "two")], base)
+    two = _two_processes([*FLAGS, "--checkpoint-every", "150", "--out", str(base / "two")], base)
     one = Process([*FLAGS, "--out", str(base / "one")], 2, base / "single")
     grid = _two_processes([*ABLATE_FLAGS, "--out", str(base / "grid")], base, "ablate.py")
     outputs = [p.wait() for p in (*two, one, *grid)]
@@ -78,7 +78,7 @@ def runs(tmp_path_factory):
 def test_a_two_process_run_resumes_with_two_processes(runs, tmp_path):
     base, _ = runs
     shutil.copytree(base / "two", tmp_path / "two")
-    shutil.rmtree(tmp_path / "two" / "checkpoints" / "600")  # as if stopped after step 300
+    shutil.rmtree(tmp_path / "two" / "checkpoints" / "300")  # as if stopped after step 150
     (tmp_path / "two" / "metrics.json").unlink()
     resumed = [p.wait() for p in _two_processes(["--resume", str(tmp_path / "two"), "--progress", "False"], tmp_path)]
     assert [code for code, _, _ in resumed] == [0, 0], resumed[0][2][-3000:]
@@ -87,32 +87,32 @@ def test_a_two_process_run_resumes_with_two_processes(runs, tmp_path):
 
 
 def test_resuming_on_another_device_count_warns_once_and_completes(runs, tmp_path):
-    """The two-process run's checkpoint at step 300 (2 devices, a batch of 2 each) resumed by one
+    """The two-process run's checkpoint at step 150 (2 devices, a batch of 2 each) resumed by one
     process on one device (a batch of 3): one ResumeWarning, then the run completes."""
     base, _ = runs
     directory = str(tmp_path / "checkpoints")
     shutil.copytree(base / "two" / "checkpoints", directory)
-    shutil.rmtree(os.path.join(directory, "600"))
+    shutil.rmtree(os.path.join(directory, "300"))
     keys = jax.vmap(jax.random.key)(np.arange(3, 6, dtype=np.uint32))
     with pytest.warns(checkpoint.ResumeWarning) as caught:
-        result = runner.run(DDPGConfig(**{**TINY, "total_steps": 600}), keys, checkpoint_dir=directory, resume=True)
+        result = runner.run(DDPGConfig(**TINY), keys, checkpoint_dir=directory, resume=True)
     cpu = parallel.device_kind(jax.devices()[0])
     assert [str(w.message) for w in caught] == [
-        f"checkpoint {os.path.join(directory, '300')} was written with a batch of 2 per device on 2 devices ({cpu}), "
+        f"checkpoint {os.path.join(directory, '150')} was written with a batch of 2 per device on 2 devices ({cpu}), "
         f"and this run has a batch of 3 per device on 1 device ({cpu}): the continuation will not be bit-identical "
         "to an uninterrupted run"
     ]
-    assert result.steps == 600 and result.nonfinite is None
+    assert result.steps == 300 and result.nonfinite is None
     returns = np.asarray(result.metrics.eval_return)
     two = np.asarray(_numbers(base / "two")["eval"]["return"])
-    assert returns.shape == two.shape == (3, 4) and np.all(np.isfinite(returns))
-    np.testing.assert_array_equal(returns[:, :2], two[:, :2])  # the chunks before the checkpoint: restored
+    assert returns.shape == two.shape == (3, 2) and np.all(np.isfinite(returns))
+    np.testing.assert_array_equal(returns[:, :1], two[:, :1])  # the chunk before the checkpoint: restored
 
 
 def test_two_processes_give_the_single_process_metrics_bit_for_bit(runs):
     base, _ = runs
     two, one = _numbers(base / "two"), _numbers(base / "one")
-    assert two["seeds"] == [3, 4, 5] and len(two["eval"]["return"]) == 3 and len(two["eval"]["return"][0]) == 4
+    assert two["seeds"] == [3, 4, 5] and len(two["eval"]["return"]) == 3 and len(two["eval"]["return"][0]) == 2
     assert two == one  # same seeds on the same per-device shapes (padding included): every number identical
     device = json.loads((base / "two" / "metrics.json").read_text())["device"]
     assert device.endswith("2 XLA devices in 2 processes"), device
@@ -132,7 +132,7 @@ def test_only_process_0_writes_and_reports(runs):
     base, ((out0, _), (out1, err1), *_) = runs
     written = sorted(p.name for p in (base / "two").iterdir())
     assert written == ["checkpoints", "metrics.csv", "metrics.json", "returns.png"]
-    assert sorted(p.name for p in (base / "two" / "checkpoints").iterdir()) == ["300", "600"]
+    assert sorted(p.name for p in (base / "two" / "checkpoints").iterdir()) == ["150", "300"]
     assert "wrote" in out0 and "final eval return" in out0
     assert "wrote" not in out1 and "final eval" not in out1 and "error:" not in err1
 

@@ -147,11 +147,13 @@ def test_obs_norm_default_is_on_for_brax_and_off_for_gymnax():
 
 
 def test_resume_with_obs_norm_is_bit_exact(tmp_path):
+    """The statistics are restored with the rest of the state: the resumed run equals the uninterrupted
+    one (checkpointing itself changes no number: test_checkpoint compares it with a run without)."""
     config = DDPGConfig(**{**TINY, "total_steps": 600}, obs_norm=True)
     keys = jax.random.split(jax.random.key(5), 2)
-    plain = runner.run(config, keys)
     directory = str(tmp_path / "checkpoints")
-    runner.run(config, keys, checkpoint_dir=directory, checkpoint_every=300)
+    whole = runner.run(config, keys, checkpoint_dir=directory, checkpoint_every=300)
     shutil.rmtree(f"{directory}/600")
     resumed = runner.run(config, keys, checkpoint_dir=directory, checkpoint_every=300, resume=True)
-    assert_identical(resumed.metrics, plain.metrics)
+    assert resumed.steps == whole.steps == 600
+    assert_identical(resumed.metrics, whole.metrics)

@@ -17,13 +17,14 @@ from conftest import ROOT, TINY, flags_of, run_script
 
 from pn_jax import checkpoint
 
-# 4 seeds vmapped 2 per device (the scripts expose one XLA device per core), 10 chunks of 1000
-# steps, a checkpoint every 2000: about 3 s of training after an 8 s compile on 2 cores.
+# 2 seeds, one per device (the scripts expose one XLA device per core), 6 chunks of 1000 steps, a
+# checkpoint after each: about 1 s of training after the compile on 2 cores, and 3 chunks to kill it in.
 FLAGS = [
-    "--total-steps", "10000", "--eval-every", "1000", "--adapt-every", "50", "--learning-starts", "500",
-    "--batch-size", "64", "--buffer-size", "5000", "--hidden-sizes", "32", "32", "--eval-episodes", "2",
-    "--num-seeds", "4", "--seed", "5", "--progress", "False",
+    "--total-steps", "6000", "--eval-every", "1000", "--adapt-every", "50", "--learning-starts", "300",
+    "--batch-size", "32", "--buffer-size", "2000", "--hidden-sizes", "16", "16", "--eval-episodes", "1",
+    "--num-seeds", "2", "--seed", "5", "--progress", "False",
 ]  # fmt: skip
+TOTAL, HALF, EVERY = 6000, 3000, "1000"
 TIMINGS = ("compile_seconds", "run_seconds", "env_steps_per_second")
 
 
@@ -43,19 +44,19 @@ def kill_halfway(out) -> int:
     """Starts the run, SIGKILLs it once a checkpoint at half its steps or later is complete (the
     kill may land mid-chunk or mid-save); returns the latest complete checkpoint's step."""
     command = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), *FLAGS]
-    command += ["--checkpoint-every", "2000", "--out", str(out)]
+    command += ["--checkpoint-every", EVERY, "--out", str(out)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
-    while not [s for s in checkpoint.steps(str(out / "checkpoints")) if s >= 5000]:
+    while not [s for s in checkpoint.steps(str(out / "checkpoints")) if s >= HALF]:
         assert process.poll() is None, process.stderr.read().decode()[-3000:]
-        assert time.monotonic() < deadline, "no checkpoint at half the run (step 5000 or later) appeared"
+        assert time.monotonic() < deadline, f"no checkpoint at half the run (step {HALF} or later) appeared"
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     process.stderr.close()
     assert process.returncode == -signal.SIGKILL
     done = checkpoint.steps(str(out / "checkpoints"))
-    assert done and 5000 <= done[-1] < 10000, f"the run got to {done} before the kill"
+    assert done and HALF <= done[-1] < TOTAL, f"the run got to {done} before the kill"
     assert not (out / "metrics.json").exists()
     return done[-1]
 
@@ -76,12 +77,12 @@ def test_sigkill_then_resume_gives_the_uninterrupted_metrics(runs):
     """Resuming, and checkpointing itself, change no number: the killed-and-resumed run equals a run
     of the same config and seeds that never saved a checkpoint (another process: determinism)."""
     killed, whole, killed_at = runs
-    assert 5000 <= killed_at < 10000
+    assert HALF <= killed_at < TOTAL
     a, b = numbers(whole), numbers(killed)
-    assert a["seeds"] == b["seeds"] == [5, 6, 7, 8]
-    assert len(a["eval"]["return"][0]) == 10
+    assert a["seeds"] == b["seeds"] == [5, 6]
+    assert len(a["eval"]["return"][0]) == 6
     assert a == b  # every eval return, σ, distance and episode return, bit for bit (as JSON floats)
-    assert checkpoint.steps(str(killed / "checkpoints")) == [8000, 10000]
+    assert checkpoint.steps(str(killed / "checkpoints")) == [TOTAL - 1000, TOTAL]
     assert not (whole / "checkpoints").exists()
 
 
@@ -89,23 +90,24 @@ def test_damaged_checkpoint_is_refused_with_a_clear_message(runs, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(runs[0], copy)
     (copy / "metrics.json").unlink()  # (a complete run is not resumed: as if writing it had failed)
-    latest = copy / "checkpoints" / "10000" / "arrays"
+    latest = copy / "checkpoints" / str(TOTAL) / "arrays"
     largest = max((p for p in latest.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
     with open(largest, "r+b") as f:
         f.truncate(largest.stat().st_size // 2)
     result = train("--resume", str(copy), "--progress", "False")
     assert result.returncode == 2
-    assert "resume: checkpoint" in result.stderr and "10000 is corrupt" in result.stderr
+    assert "resume: checkpoint" in result.stderr and f"{TOTAL} is corrupt" in result.stderr
     assert "Event loop is closed" not in result.stderr  # (orbax's reads still in flight stay quiet)
 
 
-def test_ctrl_c_is_one_line_naming_the_checkpoint_and_resume_finishes_the_run(runs, tmp_path):
+def test_ctrl_c_is_one_line_naming_the_checkpoint_to_resume_from(tmp_path):
     """SIGINT (Ctrl-C) after the first checkpoint: exit code 130 at once, one line with the resume
-    command and no traceback; resuming then gives the uninterrupted run's numbers."""
+    command and no traceback, a complete checkpoint left and no metrics.json (that resuming from a
+    checkpoint gives the uninterrupted run's numbers: the SIGKILL test above)."""
     out = tmp_path / "interrupted"
     command = [sys.executable, os.path.join(ROOT, "scripts", "train.py"), *FLAGS]
     process = subprocess.Popen(
-        [*command, "--checkpoint-every", "2000", "--out", str(out)],
+        [*command, "--checkpoint-every", EVERY, "--out", str(out)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -125,11 +127,9 @@ def test_ctrl_c_is_one_line_naming_the_checkpoint_and_resume_finishes_the_run(ru
     err = cache_race.sub("", err)
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err[-3000:]
     latest = checkpoint.steps(str(out / "checkpoints"))[-1]
+    assert 0 < latest < TOTAL and not (out / "metrics.json").exists()
     assert err.startswith("interrupted at env step ") and f"the latest checkpoint is at step {latest}" in err
     assert err.strip().endswith(f"resume with: python {os.path.join(ROOT, 'scripts', 'train.py')} --resume {out}")
-    resumed = train("--resume", str(out), "--progress", "False")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert numbers(out) == numbers(runs[1])
 
 
 def test_resuming_a_finished_run_says_so_and_writes_nothing(runs, capsys):
@@ -138,7 +138,7 @@ def test_resuming_a_finished_run_says_so_and_writes_nothing(runs, capsys):
     finished = runs[0]
     before = {path: path.stat().st_mtime_ns for path in finished.rglob("*")}
     train_cli.cli(["--resume", str(finished), "--progress", "False"])  # (returns: exit code 0)
-    assert capsys.readouterr().out == f"{finished} is complete (10000 env steps); nothing to do\n"
+    assert capsys.readouterr().out == f"{finished} is complete ({TOTAL} env steps); nothing to do\n"
     assert {path: path.stat().st_mtime_ns for path in finished.rglob("*")} == before
 
 

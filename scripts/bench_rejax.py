@@ -4,8 +4,8 @@ This script exists only for BENCHMARKS.md. It does not import pn_jax, and rejax 
 pn_jax: run it with rejax in a virtual environment of its own, the same day and on the same machine
 as the ``pn-bench --algo ppo`` run it is set beside::
 
-    python3 -m venv /work/rejax-venv && /work/rejax-venv/bin/pip install rejax "gymnax<1.0" "brax==0.14.2"
-    /work/rejax-venv/bin/python scripts/bench_rejax.py --out runs/rejax.json
+    python3 -m venv ../rejax-venv && ../rejax-venv/bin/pip install rejax "gymnax<1.0" "brax==0.14.2"
+    ../rejax-venv/bin/python scripts/bench_rejax.py --out runs/rejax.json
     python scripts/bench.py --algo ppo --rejax runs/rejax.json --out runs/bench_ppo.json --markdown runs/bench_ppo.md
 
 (rejax 0.1.3 needs gymnax below 1.0: gymnax 1.0's ``step`` returns six values, rejax unpacks five.
